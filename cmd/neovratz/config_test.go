@@ -417,3 +417,37 @@ func TestFormatDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigurationDoc keeps docs/configuration.md in step with the flags: every flag of every
+// command has a row with its environment variable and default in that command's section.
+func TestConfigurationDoc(t *testing.T) {
+	b, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for cmd, fs := range flagSets() {
+		heading := "## `neovratz " + cmd + "`\n"
+		_, section, ok := strings.Cut(doc, heading)
+		if !ok {
+			t.Errorf("docs/configuration.md has no section %q", strings.TrimSpace(heading))
+			continue
+		}
+		section, _, _ = strings.Cut(section, "\n## ")
+		fs.fs.VisitAll(func(fl *flag.Flag) {
+			def, ok := fs.shown[fl.Name]
+			if !ok {
+				def = fl.DefValue
+			}
+			if def == "" {
+				def = "none"
+			} else {
+				def = "`" + def + "`"
+			}
+			row := fmt.Sprintf("| `--%s` | `%s` | %s |", fl.Name, envVar(fl.Name), def)
+			if !strings.Contains(section, row) {
+				t.Errorf("docs/configuration.md, neovratz %s: no row starting %s", cmd, row)
+			}
+		})
+	}
+}

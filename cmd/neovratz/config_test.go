@@ -376,6 +376,7 @@ func TestTopLevel(t *testing.T) {
 		{args: []string{"help"}, code: exitOK, out: "Commands:"},
 		{args: []string{"--help"}, code: exitOK, out: "Commands:"},
 		{args: []string{"help", "help"}, code: exitOK, out: "Usage: neovratz help"},
+		{args: []string{"help", "-h"}, code: exitOK, out: "Usage: neovratz help"},
 		{args: []string{"version"}, code: exitOK, out: "neovratz dev " + runtime.Version()},
 		{args: []string{"--version"}, code: exitOK, out: "neovratz dev"},
 		{args: []string{"version", "-h"}, code: exitOK, out: "Usage: neovratz version"},

@@ -159,7 +159,7 @@ func (c *helpCommand) Run(ctx context.Context, args []string) error {
 		c.m.usage(c.m.Stdout)
 		return nil
 	case 1:
-		if args[0] == "help" {
+		if args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 			c.Usage(c.m.Stdout)
 			return nil
 		}

@@ -1,0 +1,293 @@
+// Package redisbroker is the production broker: the broker.Broker contract on Redis Streams.
+//
+// # Layout
+//
+// Each model has, under its own hash tag {m:MODEL} (so a model's queue is one Cluster slot):
+// six queue streams (a front and a main stream per priority, one consumer group "workers"),
+// ZSETs of queued, running (by lease deadline), scheduled (retry backoff), deadline-bound and
+// dead-lettered job ids, and per job a hash and an event stream. Every state change is one Lua
+// script over those keys (scripts.go), so it is atomic. A small index key PREFIX:jobidx:ID names
+// a job's model, so Get can find it; listings (per owner and overall), the set of models and the
+// worker registry sit under their own keys.
+//
+// # Pickup and leases
+//
+// Reserve looks at what each requested model's streams would hand out next (without delivering
+// it), picks the best across models — priority first, then front before main, then oldest — and
+// takes it with XREADGROUP; when nothing is queued it blocks in XREADGROUP BLOCK over all the
+// streams (in bounded slices, to notice a canceled context), so it never sleep-polls. Each
+// delivered entry passes through a script that marks the job running under a lease, or drops
+// the entry if the job was canceled or expired meanwhile.
+//
+// A lease is fenced by (worker, attempt, stream entry): ExtendLease, Complete, Fail, Release and
+// AppendEvent act only while all three still match and the lease has not lapsed. ExtendLease
+// also XCLAIMs the entry to its holder, resetting its idle time. A background maintenance loop
+// (stopped by Close) reclaims lapsed leases both from the ZSET of lease deadlines and with
+// XAUTOCLAIM (idle longer than a lease, which also catches entries delivered to a reader that
+// died before marking them running), requeues or dead-letters them, promotes retries whose
+// backoff is over, and expires queued jobs past their deadline. Entries are deleted (XDEL) once
+// acknowledged, so streams hold only live entries and are never trimmed; consumers are deleted
+// only when they hold no pending entries.
+//
+// # Decisions
+//
+// Release position: a Stream cannot prepend, so a released job — like a lapsed one and a
+// retry — goes to its priority's front stream, which Reserve reads before the main stream. It
+// is served before every job that has never been handed out, in the order jobs were handed back.
+//
+// Idempotency scope: an idempotency key lives under the model's tag, so the enqueue script checks
+// and sets it atomically with the job. The key is therefore per (model, owner, key): the same
+// owner and key sent with another model makes a new job.
+//
+// Retention: a finished job's hash, events, idempotency key and index expire after
+// Config.Retention. A dead-lettered job is kept DeadLetterRetention times longer, so that it
+// can be inspected and requeued; Requeue makes its keys permanent again.
+//
+// Durable mode (Options.Durable) acknowledges an enqueue only once Redis has it on disk. On
+// Redis 7.2 and later every enqueue ends with WAITAOF 1 0 on the same connection. Older servers
+// (Debian 12 ships 7.0) have no WAITAOF; there New requires appendonly yes with appendfsync
+// always, under which Redis fsyncs the append-only file before it replies. Durable mode needs a
+// single-primary client (not a ClusterClient), since WAITAOF must follow the writes on their
+// connection. See durable.go.
+//
+// Cluster: every script and every multi-key command of one model stays in its slot. A Reserve
+// over several models blocks on all their streams in one XREADGROUP, which Redis Cluster allows
+// only when they share a slot; on a Cluster, run one Reserve per model (or per slot).
+package redisbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/neovratz/neovratz/internal/broker"
+	"github.com/neovratz/neovratz/internal/job"
+)
+
+// DeadLetterRetention is how many times Config.Retention a dead-lettered job is kept.
+const DeadLetterRetention = 7
+
+// blockSlice bounds one blocking read, so a Reserve or Events wait notices a canceled context
+// (or Close) within this long: go-redis does not interrupt a blocked read when its context ends.
+const blockSlice = 500 * time.Millisecond
+
+// Options configures a Broker.
+type Options struct {
+	// Config holds the contract's tunables; zero values take their defaults.
+	Config broker.Config
+	// Prefix starts every key; default "nv". It must not contain '{' or '}', which would break
+	// the hash tags.
+	Prefix string
+	// Durable acknowledges an enqueue only once Redis has it on disk (see the package doc).
+	Durable bool
+	// Logger receives warnings about the server's configuration and maintenance errors;
+	// default: discard.
+	Logger *slog.Logger
+}
+
+// Broker is the Redis broker. It is safe for concurrent use.
+type Broker struct {
+	rdb     redis.UniversalClient
+	cfg     broker.Config
+	k       keys
+	log     *slog.Logger
+	waitAOF bool // durable mode on a server with WAITAOF
+
+	groups sync.Map // stream key → struct{}: consumer group known to exist
+
+	closed atomic.Bool
+	stop   context.CancelFunc // ends the maintenance loop
+	bg     sync.WaitGroup
+}
+
+var _ broker.Broker = (*Broker)(nil)
+
+// New checks the server, loads the scripts and starts the maintenance loop. Close stops the
+// loop; it does not close rdb, which stays the caller's.
+func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Broker, error) {
+	if opts.Prefix == "" {
+		opts.Prefix = "nv"
+	}
+	if strings.ContainsAny(opts.Prefix, "{}") {
+		return nil, fmt.Errorf("redis broker: prefix %q must not contain '{' or '}'", opts.Prefix)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{
+		rdb: rdb,
+		cfg: opts.Config.WithDefaults(),
+		k:   keys{prefix: opts.Prefix},
+		log: opts.Logger,
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis broker: ping: %w", err)
+	}
+	waitAOF, err := checkServer(ctx, rdb, opts.Durable, b.log)
+	if err != nil {
+		return nil, fmt.Errorf("redis broker: %w", err)
+	}
+	b.waitAOF = waitAOF
+	for _, s := range allScripts {
+		if err := s.Load(ctx, rdb).Err(); err != nil {
+			return nil, fmt.Errorf("redis broker: load scripts: %w", err)
+		}
+	}
+	mctx, stop := context.WithCancel(context.Background())
+	b.stop = stop
+	b.bg.Add(1)
+	go b.maintain(mctx)
+	return b, nil
+}
+
+// Close stops the maintenance loop and makes further calls fail with broker.ErrClosed. Calls
+// blocked in Reserve or Events return within a blocking slice.
+func (b *Broker) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.stop()
+	b.bg.Wait()
+	return nil
+}
+
+// Ping reports whether Redis answers.
+func (b *Broker) Ping(ctx context.Context) error {
+	if err := b.open(); err != nil {
+		return err
+	}
+	if err := b.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+func (b *Broker) open() error {
+	if b.closed.Load() {
+		return broker.ErrClosed
+	}
+	return nil
+}
+
+// now returns the broker clock's time in the two forms the scripts take.
+func (b *Broker) now() (t time.Time, ms int64, ns string) {
+	t = b.cfg.Now()
+	return t, t.UnixMilli(), nanos(t)
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+// ttl is how long a finished job is kept, in ms; deadTTL how long a dead-lettered one is.
+func (b *Broker) ttl() int64     { return max(1, ms(b.cfg.Retention)) }
+func (b *Broker) deadTTL() int64 { return max(1, ms(b.cfg.Retention*DeadLetterRetention)) }
+
+// modelOf finds a job's model through its index key.
+func (b *Broker) modelOf(ctx context.Context, id string) (string, error) {
+	m, err := b.rdb.Get(ctx, b.k.index(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", broker.ErrNotFound
+	}
+	return m, err
+}
+
+// expireIndex gives a finished job's index key the job's own lifetime. The index lives outside
+// the model's slot, so the scripts cannot do it; if this is lost, Get still answers
+// ErrNotFound for a job whose hash expired.
+func (b *Broker) expireIndex(ctx context.Context, id string, ttl int64) {
+	if err := b.rdb.PExpire(ctx, b.k.index(id), time.Duration(ttl)*time.Millisecond).Err(); err != nil {
+		b.log.Warn("redis broker: expire job index", "job", id, "err", err)
+	}
+}
+
+// reply splits a script's answer into its code and the rest.
+func reply(v any) (string, []any, error) {
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return "", nil, fmt.Errorf("unexpected script reply %v", v)
+	}
+	code, ok := list[0].(string)
+	if !ok {
+		return "", nil, fmt.Errorf("unexpected script reply %v", v)
+	}
+	return code, list[1:], nil
+}
+
+// leaseErr maps a fencing failure code to the contract's error.
+func leaseErr(code string) error {
+	switch code {
+	case "lost":
+		return broker.ErrLeaseLost
+	case "canceled":
+		return broker.ErrCanceled
+	}
+	return fmt.Errorf("unexpected script reply %q", code)
+}
+
+// scriptCall is one script invocation for runScripts.
+type scriptCall struct {
+	s    *redis.Script
+	keys []string
+	args []any
+}
+
+// runScripts runs scripts in one pipeline and returns their commands in order. A script missing
+// from the server's cache (Redis restarted, SCRIPT FLUSH) did nothing, so those are loaded and
+// run again.
+func (b *Broker) runScripts(ctx context.Context, calls []scriptCall) ([]*redis.Cmd, error) {
+	cmds := make([]*redis.Cmd, len(calls))
+	todo := make([]int, len(calls))
+	for i := range todo {
+		todo[i] = i
+	}
+	for try := 0; ; try++ {
+		pipe := b.rdb.Pipeline()
+		for _, i := range todo {
+			cmds[i] = calls[i].s.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			return cmds, nil
+		}
+		var again []int
+		for _, i := range todo {
+			if isNoScript(cmds[i].Err()) {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 || try > 0 {
+			return cmds, err
+		}
+		for _, i := range again {
+			if err := calls[i].s.Load(ctx, b.rdb).Err(); err != nil {
+				return cmds, err
+			}
+		}
+		todo = again
+	}
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// leaseArgs are the fencing arguments every lease script starts with.
+func leaseArgs(l *broker.Lease, nowMS int64) []any {
+	return []any{l.WorkerID, l.Attempt, l.Token, nowMS}
+}
+
+func checkLease(l *broker.Lease) error {
+	if l == nil || l.Job.ID == "" || l.Job.Model == "" || l.Token == "" {
+		return fmt.Errorf("invalid lease: %w", broker.ErrLeaseLost)
+	}
+	return nil
+}
+
+// jobStatusOK reports whether s is a status a stored job may have.
+func jobStatusOK(s job.Status) bool { return s.Valid() }

@@ -1,0 +1,202 @@
+package redisbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/neovratz/neovratz/internal/broker"
+	"github.com/neovratz/neovratz/internal/job"
+)
+
+// Enqueue stores and queues a job. It writes the job's index key first (outside the model's
+// slot; an index left behind by a refused or failed enqueue is harmless), then runs the enqueue
+// script — idempotency key, queue cap, job hash, stream entry, status event, all in one step —
+// in one pipeline with the listing entries. In durable mode on Redis ≥ 7.2 the pipeline ends
+// with WAITAOF, so nothing is acknowledged before it is on disk.
+func (b *Broker) Enqueue(ctx context.Context, j job.Job) (job.Job, bool, error) {
+	if err := b.open(); err != nil {
+		return job.Job{}, false, err
+	}
+	now, nowMS, nowNS := b.now()
+	j.Normalize(now)
+	if err := j.Validate(); err != nil {
+		return job.Job{}, false, fmt.Errorf("enqueue: %w", err)
+	}
+	mk := b.k.model(j.Model)
+
+	// The index: refuse an id that another live job has (possibly under another model).
+	idx := b.k.index(j.ID)
+	ok, err := b.rdb.SetNX(ctx, idx, j.Model, 0).Result()
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+	}
+	if !ok {
+		prev, err := b.rdb.Get(ctx, idx).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+		}
+		if prev != "" {
+			n, err := b.rdb.Exists(ctx, b.k.model(prev).job(j.ID)).Result()
+			if err != nil {
+				return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+			}
+			if n > 0 {
+				// A resubmission that names its job id as well as its idempotency key.
+				if prevJob, err := b.getIn(ctx, prev, j.ID); err == nil && j.IdempotencyKey != "" &&
+					prevJob.Owner == j.Owner && prevJob.IdempotencyKey == j.IdempotencyKey {
+					return prevJob.Job, true, nil
+				}
+				return job.Job{}, false, fmt.Errorf("enqueue %s: job id %s is taken", j.Model, j.ID)
+			}
+		}
+		// An orphaned index (its job expired or was never stored): take it over.
+		if err := b.rdb.Set(ctx, idx, j.Model, 0).Err(); err != nil {
+			return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+		}
+	}
+
+	ks := mk.jobKeys(j.ID)
+	if j.IdempotencyKey != "" {
+		ks = append(ks, mk.idem(j.Owner, j.IdempotencyKey))
+	}
+	args := append([]any{nowMS, nowNS, b.cfg.QueueCap, j.ID}, jobFields(&j)...)
+	created := float64(j.CreatedAt.UnixMicro())
+
+	var script, waitCmd *redis.Cmd
+	run := func() error {
+		pipe := b.rdb.Pipeline()
+		script = scriptEnqueue.EvalSha(ctx, pipe, ks, args...)
+		pipe.ZAdd(ctx, b.k.all(), redis.Z{Score: created, Member: j.ID})
+		if j.Owner != "" {
+			pipe.ZAdd(ctx, b.k.owner(j.Owner), redis.Z{Score: created, Member: j.ID})
+		}
+		pipe.SAdd(ctx, b.k.models(), j.Model)
+		if b.waitAOF {
+			waitCmd = pipe.Do(ctx, "waitaof", 1, 0, ms(waitAOFTimeout))
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err = run()
+	if isNoScript(script.Err()) {
+		if err = scriptEnqueue.Load(ctx, b.rdb).Err(); err == nil {
+			err = run()
+		}
+	}
+	if err != nil {
+		if script.Err() != nil {
+			err = script.Err()
+		}
+		return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+	}
+	if waitCmd != nil {
+		if err := checkWaitAOF(waitCmd); err != nil {
+			return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+		}
+	}
+	code, rest, err := reply(script.Val())
+	if err != nil {
+		return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+	}
+	if code == "ok" {
+		return j, false, nil
+	}
+
+	// Refused: take back the index and listing entries written for it.
+	pipe := b.rdb.Pipeline()
+	pipe.ZRem(ctx, b.k.all(), j.ID)
+	if j.Owner != "" {
+		pipe.ZRem(ctx, b.k.owner(j.Owner), j.ID)
+	}
+	if code != "duplicate" {
+		pipe.Del(ctx, idx)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.log.Warn("redis broker: clean up after a refused enqueue", "job", j.ID, "err", err)
+	}
+	switch code {
+	case "exists":
+		id, _ := rest[0].(string)
+		prev, err := b.getIn(ctx, j.Model, id)
+		if err != nil {
+			return job.Job{}, false, fmt.Errorf("enqueue %s: idempotency key %q: %w", j.Model, j.IdempotencyKey, err)
+		}
+		return prev.Job, true, nil
+	case "full":
+		return job.Job{}, false, &broker.QueueFullError{Model: j.Model, Cap: b.cfg.QueueCap}
+	case "duplicate":
+		return job.Job{}, false, fmt.Errorf("enqueue %s: job id %s is taken", j.Model, j.ID)
+	}
+	return job.Job{}, false, fmt.Errorf("enqueue %s: unexpected script reply %q", j.Model, code)
+}
+
+// Get returns a job by id.
+func (b *Broker) Get(ctx context.Context, id string) (job.Job, error) {
+	if err := b.open(); err != nil {
+		return job.Job{}, err
+	}
+	model, err := b.modelOf(ctx, id)
+	if err != nil {
+		return job.Job{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	s, err := b.getIn(ctx, model, id)
+	if err != nil {
+		return job.Job{}, fmt.Errorf("get %s: %w", id, err)
+	}
+	return s.Job, nil
+}
+
+// getIn reads a job of a known model.
+func (b *Broker) getIn(ctx context.Context, model, id string) (stored, error) {
+	m, err := b.rdb.HGetAll(ctx, b.k.model(model).job(id)).Result()
+	if err != nil {
+		return stored{}, err
+	}
+	if len(m) == 0 {
+		return stored{}, broker.ErrNotFound
+	}
+	return decodeJob(m)
+}
+
+// getMany reads jobs by id, in order, in two round trips; missing jobs are left out and their
+// ids returned in gone.
+func (b *Broker) getMany(ctx context.Context, ids []string) (jobs []job.Job, gone []string, err error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	pipe := b.rdb.Pipeline()
+	idx := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		idx[i] = pipe.Get(ctx, b.k.index(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, err
+	}
+	pipe = b.rdb.Pipeline()
+	hs := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		if model, err := idx[i].Result(); err == nil {
+			hs[i] = pipe.HGetAll(ctx, b.k.model(model).job(id))
+		}
+	}
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	for i, id := range ids {
+		if hs[i] == nil || len(hs[i].Val()) == 0 {
+			gone = append(gone, id)
+			continue
+		}
+		s, err := decodeJob(hs[i].Val())
+		if err != nil {
+			return nil, nil, err
+		}
+		jobs = append(jobs, s.Job)
+	}
+	return jobs, gone, nil
+}

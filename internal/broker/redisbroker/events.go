@@ -1,0 +1,111 @@
+package redisbroker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/neovratz/neovratz/internal/broker"
+)
+
+// Event limits: a page without a limit, and the most one page may hold.
+const (
+	defaultEventLimit = 100
+	maxEventLimit     = 1000
+)
+
+// Events reads a job's log after the event with id after (exclusive; "" = from the start). With
+// nothing there and wait > 0, it blocks in XREAD for the next event, in bounded slices so a
+// canceled ctx or Close ends it.
+func (b *Broker) Events(ctx context.Context, id, after string, limit int, wait time.Duration) ([]broker.Event, error) {
+	if err := b.open(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = defaultEventLimit
+	}
+	limit = min(limit, maxEventLimit)
+	model, err := b.modelOf(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("events %s: %w", id, err)
+	}
+	mk := b.k.model(model)
+	start := "-"
+	if after != "" {
+		if _, err := parseStreamID(after); err != nil {
+			return nil, fmt.Errorf("events %s: bad event id %q", id, after)
+		}
+		start = "(" + after
+	}
+	pipe := b.rdb.Pipeline()
+	exists := pipe.Exists(ctx, mk.job(id))
+	rng := pipe.XRangeN(ctx, mk.events(id), start, "+", int64(limit))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("events %s: %w", id, err)
+	}
+	if exists.Val() == 0 {
+		return nil, fmt.Errorf("events %s: %w", id, broker.ErrNotFound)
+	}
+	if len(rng.Val()) > 0 || wait <= 0 {
+		return decodeEvents(rng.Val())
+	}
+
+	last := after
+	if last == "" {
+		last = "0-0"
+	}
+	end := time.Now().Add(wait)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := b.open(); err != nil {
+			return nil, err
+		}
+		d := min(blockSlice, time.Until(end))
+		if dl, ok := ctx.Deadline(); ok {
+			d = min(d, time.Until(dl))
+		}
+		if d < time.Millisecond {
+			if time.Now().Before(end) && ctx.Err() == nil {
+				d = time.Millisecond // BLOCK 0 would mean forever
+			} else {
+				return nil, ctx.Err()
+			}
+		}
+		res, err := b.rdb.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{
+			Streams: []string{mk.events(id), last},
+			Count:   int64(limit),
+			Block:   d,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("events %s: %w", id, err)
+		}
+		if len(res) > 0 && len(res[0].Messages) > 0 {
+			return decodeEvents(res[0].Messages)
+		}
+	}
+}
+
+func decodeEvents(msgs []redis.XMessage) ([]broker.Event, error) {
+	out := make([]broker.Event, 0, len(msgs))
+	for _, m := range msgs {
+		typ, _ := m.Values["type"].(string)
+		data, _ := m.Values["data"].(string)
+		ts, _ := m.Values["time"].(string)
+		t, err := parseNanos(ts)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: time: %w", m.ID, err)
+		}
+		ev := broker.Event{ID: m.ID, Type: typ, Time: t}
+		if data != "" {
+			ev.Data = json.RawMessage(data)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}

@@ -157,6 +157,16 @@ type WorkerInfo struct {
 	Draining      bool      `json:"draining,omitempty"`
 	StartedAt     time.Time `json:"started_at"`
 	LastHeartbeat time.Time `json:"last_heartbeat"`
+	// ModelInfo describes the models in Models (kind, context length) for the API's /v1/models;
+	// optional, and a model missing from it is listed without those details.
+	ModelInfo []ModelInfo `json:"model_info,omitempty"`
+}
+
+// ModelInfo is what the registry tells clients about one model a worker serves.
+type ModelInfo struct {
+	Name          string `json:"name"`
+	Kind          string `json:"kind,omitempty"`           // text, image or embedding
+	ContextLength int    `json:"context_length,omitempty"` // in tokens; 0 = unknown
 }
 
 // Config holds the tunables both implementations share. Zero values take the defaults.

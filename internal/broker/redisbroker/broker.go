@@ -68,7 +68,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/neovratz/neovratz/internal/broker"
-	"github.com/neovratz/neovratz/internal/job"
 )
 
 // DeadLetterRetention is how many times Config.Retention a dead-lettered job is kept.
@@ -197,12 +196,43 @@ func (b *Broker) modelOf(ctx context.Context, id string) (string, error) {
 	return m, err
 }
 
-// expireIndex gives a finished job's index key the job's own lifetime. The index lives outside
-// the model's slot, so the scripts cannot do it; if this is lost, Get still answers
-// ErrNotFound for a job whose hash expired.
-func (b *Broker) expireIndex(ctx context.Context, id string, ttl int64) {
-	if err := b.rdb.PExpire(ctx, b.k.index(id), time.Duration(ttl)*time.Millisecond).Err(); err != nil {
-		b.log.Warn("redis broker: expire job index", "job", id, "err", err)
+// finished does the bookkeeping outside the model's slot (so the scripts cannot) for a job that
+// has just finished and expires after ttl ms: its index key gets the same lifetime, and it is
+// marked to leave the listings then. If this is lost, Get still answers ErrNotFound for a job
+// whose hash expired, and List drops what it cannot find.
+func (b *Broker) finished(ctx context.Context, id, owner string, ttl int64) {
+	_, nowMS, _ := b.now()
+	pipe := b.rdb.Pipeline()
+	pipe.PExpire(ctx, b.k.index(id), time.Duration(ttl)*time.Millisecond)
+	pipe.ZAdd(ctx, b.k.forget(), redis.Z{Score: float64(nowMS + ttl), Member: forgetMember(id, owner)})
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.log.Warn("redis broker: schedule a finished job's cleanup", "job", id, "err", err)
+	}
+}
+
+// unfinished undoes finished for a job that is queued again (Requeue).
+func (b *Broker) unfinished(ctx context.Context, id, owner string) {
+	pipe := b.rdb.Pipeline()
+	pipe.Persist(ctx, b.k.index(id))
+	pipe.ZRem(ctx, b.k.forget(), forgetMember(id, owner))
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.log.Warn("redis broker: keep a requeued job", "job", id, "err", err)
+	}
+}
+
+// finishedReply handles a script reply that may have finished a job: codes "expired" and
+// "dead" carry the job's owner.
+func (b *Broker) finishedReply(ctx context.Context, id string, v any) {
+	code, rest, err := reply(v)
+	if err != nil || len(rest) == 0 {
+		return
+	}
+	owner, _ := rest[0].(string)
+	switch code {
+	case "expired":
+		b.finished(ctx, id, owner, b.ttl())
+	case "dead":
+		b.finished(ctx, id, owner, b.deadTTL())
 	}
 }
 
@@ -288,6 +318,3 @@ func checkLease(l *broker.Lease) error {
 	}
 	return nil
 }
-
-// jobStatusOK reports whether s is a status a stored job may have.
-func jobStatusOK(s job.Status) bool { return s.Valid() }

@@ -38,7 +38,7 @@ func (b *Broker) Cancel(ctx context.Context, id string) (job.Job, error) {
 		if code == "finished" {
 			return s.Job, fmt.Errorf("cancel %s: %w", id, broker.ErrFinished)
 		}
-		b.expireIndex(ctx, id, b.ttl())
+		b.finished(ctx, id, s.Owner, b.ttl())
 		return s.Job, nil
 	}
 	return job.Job{}, fmt.Errorf("cancel %s: unexpected script reply %q", id, code)

@@ -99,12 +99,10 @@ func (b *Broker) Requeue(ctx context.Context, id string) (job.Job, error) {
 	if code != "ok" {
 		return job.Job{}, fmt.Errorf("requeue %s: %w", id, broker.ErrNotFound)
 	}
-	if err := b.rdb.Persist(ctx, b.k.index(id)).Err(); err != nil {
-		b.log.Warn("redis broker: keep a requeued job's index", "job", id, "err", err)
-	}
 	s, err := decodeFlat(rest[0])
 	if err != nil {
 		return job.Job{}, fmt.Errorf("requeue %s: %w", id, err)
 	}
+	b.unfinished(ctx, id, s.Owner)
 	return s.Job, nil
 }

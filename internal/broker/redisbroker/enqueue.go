@@ -161,8 +161,10 @@ func (b *Broker) getIn(ctx context.Context, model, id string) (stored, error) {
 	return decodeJob(m)
 }
 
-// getMany reads jobs by id, in order, in two round trips; missing jobs are left out and their
-// ids returned in gone.
+// getMany reads jobs by id, in order, in two round trips. Missing jobs are left out; gone lists
+// those whose index key is missing too. Only those are surely gone for good: the index is
+// written before an enqueue and expires with its job, so an index without its job may be an
+// enqueue in flight.
 func (b *Broker) getMany(ctx context.Context, ids []string) (jobs []job.Job, gone []string, err error) {
 	if len(ids) == 0 {
 		return nil, nil, nil
@@ -188,8 +190,11 @@ func (b *Broker) getMany(ctx context.Context, ids []string) (jobs []job.Job, gon
 		}
 	}
 	for i, id := range ids {
-		if hs[i] == nil || len(hs[i].Val()) == 0 {
+		if hs[i] == nil {
 			gone = append(gone, id)
+			continue
+		}
+		if len(hs[i].Val()) == 0 {
 			continue
 		}
 		s, err := decodeJob(hs[i].Val())

@@ -51,6 +51,16 @@ func (k keys) all() string { return k.prefix + ":jobs" }
 // owner is a ZSET of one owner's job ids by creation time (µs).
 func (k keys) owner(o string) string { return k.prefix + ":owner:" + o }
 
+// forget is a ZSET of "ID OWNER" by the time (ms) a finished job expires, so maintenance can
+// drop the job from the listings then (the listings are outside the job's slot).
+func (k keys) forget() string { return k.prefix + ":forget" }
+
+// forgetMember is a job's member in the forget ZSET; ids have no spaces.
+func forgetMember(id, owner string) string { return id + " " + owner }
+
+// lock is the maintenance lock: the one process that holds it runs the sweeps.
+func (k keys) lock() string { return k.prefix + ":maintenance" }
+
 // models is the SET of every model that has had a job.
 func (k keys) models() string { return k.prefix + ":models" }
 

@@ -81,7 +81,7 @@ func (b *Broker) Complete(ctx context.Context, l *broker.Lease, result json.RawM
 			append(leaseArgs(l, nowMS), nowNS, b.ttl(), string(result))}
 	})
 	if err == nil {
-		b.expireIndex(ctx, l.Job.ID, b.ttl())
+		b.finished(ctx, l.Job.ID, l.Job.Owner, b.ttl())
 	}
 	return err
 }
@@ -101,7 +101,7 @@ func (b *Broker) Fail(ctx context.Context, l *broker.Lease, failure job.Error) e
 			append(leaseArgs(l, nowMS), nowNS, b.deadTTL(), mustJSON(failure), retryable, ms(backoff))}
 	})
 	if err == nil && code == "dead" {
-		b.expireIndex(ctx, l.Job.ID, b.deadTTL())
+		b.finished(ctx, l.Job.ID, l.Job.Owner, b.deadTTL())
 	}
 	return err
 }
@@ -110,6 +110,9 @@ func (b *Broker) Fail(ctx context.Context, l *broker.Lease, failure job.Error) e
 func (b *Broker) AppendEvent(ctx context.Context, l *broker.Lease, ev broker.Event) (string, error) {
 	if ev.Type == "" {
 		return "", fmt.Errorf("append event: the event has no type")
+	}
+	if len(ev.Data) > 0 && !json.Valid(ev.Data) {
+		return "", fmt.Errorf("append event: the event's data is not valid JSON")
 	}
 	t := ev.Time
 	if t.IsZero() {

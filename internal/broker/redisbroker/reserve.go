@@ -312,7 +312,7 @@ func (b *Broker) markRunning(ctx context.Context, workerID string, got []deliver
 			}
 			out = append(out, &broker.Lease{Job: s.Job, WorkerID: workerID, Attempt: s.Attempts, Until: s.leaseUntil, Token: got[i].entry})
 		case "expired":
-			b.expireIndex(ctx, got[i].jobID, b.ttl())
+			b.finishedReply(ctx, got[i].jobID, c.Val())
 		}
 	}
 	return out

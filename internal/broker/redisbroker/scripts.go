@@ -152,7 +152,7 @@ end
 local d = hnum('deadline_ms')
 if d > 0 and now >= d then
   finish('expired', ARGV[5], ARGV[7])
-  return {'expired'}
+  return {'expired', hget('owner')}
 end
 local id = hget('id')
 local lease_until = now + tonumber(ARGV[6])
@@ -228,7 +228,7 @@ if ARGV[8] == '1' and hnum('attempts') < hnum('max_attempts') then
 end
 finish('failed', ARGV[5], ARGV[6], ARGV[7])
 redis.call('ZADD', DEAD, now, id)
-return {'dead'}
+return {'dead', hget('owner')}
 `)
 
 // scriptCancel cancels a queued or running job; a finished one is returned as it is.
@@ -284,7 +284,7 @@ if hnum('attempts') >= hnum('max_attempts') then
   redis.call('HSET', JOB, 'error', ARGV[7])
   finish('failed', ARGV[5], ARGV[6], ARGV[7])
   redis.call('ZADD', DEAD, now, id)
-  return {'dead'}
+  return {'dead', hget('owner')}
 end
 drop_entry()
 push(true)
@@ -304,7 +304,7 @@ end
 local d = hnum('deadline_ms')
 if d == 0 or d > tonumber(ARGV[2]) then return {'none'} end
 finish('expired', ARGV[3], ARGV[4])
-return {'expired'}
+return {'expired', hget('owner')}
 `)
 
 // scriptPromote puts a retry whose backoff is over back at the front of its priority.
@@ -431,9 +431,24 @@ redis.call('DEL', KEYS[2])
 return 1
 `)
 
+// scriptLock takes or renews the maintenance lock KEYS[1] for holder ARGV[1], for ARGV[2] ms.
+var scriptLock = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+// scriptUnlock gives the maintenance lock KEYS[1] up if holder ARGV[1] has it.
+var scriptUnlock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`)
+
 // allScripts are loaded at New, so pipelined EVALSHAs find them.
 var allScripts = []*redis.Script{
 	scriptEnqueue, scriptMarkRunning, scriptExtend, scriptRelease, scriptComplete, scriptFail,
 	scriptCancel, scriptReclaim, scriptExpire, scriptPromote, scriptRequeue, scriptAppendEvent,
 	scriptPeek, scriptPruneConsumers, scriptRegisterWorker, scriptHeartbeatWorker, scriptForgetWorker,
+	scriptLock, scriptUnlock,
 }

@@ -73,6 +73,9 @@ import (
 // DeadLetterRetention is how many times Config.Retention a dead-lettered job is kept.
 const DeadLetterRetention = 7
 
+// blockingPoolSize is the least number of connections of the pool for blocking reads.
+const blockingPoolSize = 100
+
 // blockSlice bounds one blocking read, so a Reserve or Events wait notices a canceled context
 // (or Close) within this long: go-redis does not interrupt a blocked read when its context ends.
 const blockSlice = 500 * time.Millisecond
@@ -93,7 +96,12 @@ type Options struct {
 
 // Broker is the Redis broker. It is safe for concurrent use.
 type Broker struct {
-	rdb     redis.UniversalClient
+	rdb redis.UniversalClient
+	// blk runs the blocking reads (Reserve, Events) on a pool of its own, cloned from rdb's
+	// options, so that connections held by waiting readers never starve the short commands —
+	// lease extensions above all — of connections. ownBlk: Close closes it.
+	blk     redis.UniversalClient
+	ownBlk  bool
 	cfg     broker.Config
 	k       keys
 	log     *slog.Logger
@@ -134,6 +142,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Broker,
 		return nil, fmt.Errorf("redis broker: %w", err)
 	}
 	b.waitAOF = waitAOF
+	b.blk, b.ownBlk = blockingClient(rdb)
 	for _, s := range allScripts {
 		if err := s.Load(ctx, rdb).Err(); err != nil {
 			return nil, fmt.Errorf("redis broker: load scripts: %w", err)
@@ -146,15 +155,34 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Broker,
 	return b, nil
 }
 
-// Close stops the maintenance loop and makes further calls fail with broker.ErrClosed. Calls
-// blocked in Reserve or Events return within a blocking slice.
+// Close stops the maintenance loop and makes further calls fail with broker.ErrClosed; calls
+// blocked in Reserve or Events return ErrClosed at once (their pool is closed).
 func (b *Broker) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
 	b.stop()
 	b.bg.Wait()
+	if b.ownBlk {
+		return b.blk.Close()
+	}
 	return nil
+}
+
+// blockingClient returns a client with its own connection pool for blocking reads, cloned from
+// rdb's options; for a client type it cannot clone, rdb itself (own = false).
+func blockingClient(rdb redis.UniversalClient) (c redis.UniversalClient, own bool) {
+	switch r := rdb.(type) {
+	case *redis.Client:
+		o := *r.Options()
+		o.PoolSize = max(o.PoolSize, blockingPoolSize)
+		return redis.NewClient(&o), true
+	case *redis.ClusterClient:
+		o := *r.Options()
+		o.PoolSize = max(o.PoolSize, blockingPoolSize)
+		return redis.NewClusterClient(&o), true
+	}
+	return rdb, false
 }
 
 // Ping reports whether Redis answers.

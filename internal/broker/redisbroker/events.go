@@ -77,12 +77,15 @@ func (b *Broker) Events(ctx context.Context, id, after string, limit int, wait t
 				return nil, ctx.Err()
 			}
 		}
-		res, err := b.rdb.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{
+		res, err := b.blk.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{
 			Streams: []string{mk.events(id), last},
 			Count:   int64(limit),
 			Block:   d,
 		}).Result()
 		if err != nil && !errors.Is(err, redis.Nil) {
+			if b.closed.Load() {
+				return nil, broker.ErrClosed // Close ended the blocking read
+			}
 			return nil, fmt.Errorf("events %s: %w", id, err)
 		}
 		if len(res) > 0 && len(res[0].Messages) > 0 {

@@ -50,6 +50,9 @@ func (b *Broker) Reserve(ctx context.Context, workerID string, models []string, 
 			retried = true
 			continue
 		}
+		if err != nil && b.closed.Load() {
+			return nil, broker.ErrClosed // Close ended the blocking read
+		}
 		if err != nil || len(leases) > 0 {
 			if err != nil {
 				err = fmt.Errorf("reserve %v: %w", models, err)
@@ -243,7 +246,7 @@ func (b *Broker) block(ctx context.Context, workerID string, models []string) ([
 	for range n {
 		streams = append(streams, ">")
 	}
-	res, err := b.rdb.XReadGroup(context.WithoutCancel(ctx), &redis.XReadGroupArgs{
+	res, err := b.blk.XReadGroup(context.WithoutCancel(ctx), &redis.XReadGroupArgs{
 		Group:    group,
 		Consumer: workerID,
 		Streams:  streams,

@@ -1,5 +1,3 @@
-//go:build neovratz_brokers
-
 package main
 
 import (

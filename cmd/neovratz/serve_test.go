@@ -1,5 +1,3 @@
-//go:build neovratz_brokers
-
 package main
 
 import (
@@ -207,7 +205,7 @@ func TestBinary(t *testing.T) {
 		t.Skip("no go command to build the binary with")
 	}
 	bin := filepath.Join(t.TempDir(), "neovratz")
-	build := exec.Command(gobin, "build", "-tags", "neovratz_brokers", "-ldflags", "-X main.version=v0.0.0-test", "-o", bin, ".")
+	build := exec.Command(gobin, "build", "-ldflags", "-X main.version=v0.0.0-test", "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

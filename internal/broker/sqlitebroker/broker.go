@@ -52,6 +52,7 @@ import (
 	"github.com/neovratz/neovratz/internal/job"
 
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 var _ broker.Broker = (*Broker)(nil)
@@ -213,9 +214,9 @@ func describeOpenErr(err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
-		case 26: // SQLITE_NOTADB
+		case sqlite3.SQLITE_NOTADB:
 			return fmt.Errorf("%w: %w", ErrNotDatabase, err)
-		case 11: // SQLITE_CORRUPT
+		case sqlite3.SQLITE_CORRUPT:
 			return fmt.Errorf("%w: the file is damaged: %w", ErrNotDatabase, err)
 		}
 	}

@@ -8,6 +8,9 @@ import (
 
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/job"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Enqueue stores a new job, its queue entry, its idempotency key and its first status event in
@@ -75,13 +78,6 @@ func (t *wtx) idempotent(owner, key string) (job.Job, bool, error) {
 
 // insert stores a validated new job, refusing it when its model's queue is full.
 func (t *wtx) insert(j job.Job) error {
-	var dup int
-	if err := t.w.jobExists.QueryRowContext(t.ctx, j.ID).Scan(&dup); err != nil {
-		return fmt.Errorf("check id: %w", err)
-	}
-	if dup > 0 {
-		return fmt.Errorf("a job with id %s already exists", j.ID)
-	}
 	if capacity := t.b.cfg.QueueCap; capacity > 0 {
 		var depth int
 		if err := t.w.countQueued.QueryRowContext(t.ctx, j.Model, capacity).Scan(&depth); err != nil {
@@ -94,6 +90,9 @@ func (t *wtx) insert(j job.Job) error {
 	_, err := t.w.insertJob.ExecContext(t.ctx, j.ID, string(j.Kind), j.Model, j.Owner, string(j.Priority),
 		j.Priority.Rank(), j.MaxAttempts, j.IdempotencyKey, nullBytes(j.Input), j.CreatedAt.UnixNano(),
 		nullNanos(j.Deadline), t.nextSeq(), t.now)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("a job with id %s already exists", j.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
@@ -108,4 +107,10 @@ func (t *wtx) insert(j job.Job) error {
 	}
 	t.wakeQueues = append(t.wakeQueues, j.Model)
 	return t.statusEvent(j.ID, job.StatusQueued, nil)
+}
+
+// isUniqueViolation reports whether err is SQLite's SQLITE_CONSTRAINT_UNIQUE.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }

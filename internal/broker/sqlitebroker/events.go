@@ -22,12 +22,8 @@ const (
 
 // event appends an event to a job's log and returns its id.
 func (t *wtx) event(jobID, typ string, data []byte) (int64, error) {
-	res, err := t.w.addEvent.ExecContext(t.ctx, jobID, typ, nullBytes(data), t.now)
-	if err != nil {
-		return 0, fmt.Errorf("append %s event to %s: %w", typ, jobID, err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	var id int64
+	if err := t.w.addEvent.QueryRowContext(t.ctx, jobID, typ, nullBytes(data), t.now).Scan(&id); err != nil {
 		return 0, fmt.Errorf("append %s event to %s: %w", typ, jobID, err)
 	}
 	t.wakeLogs = append(t.wakeLogs, jobID)
@@ -152,7 +148,7 @@ func (b *Broker) readEvents(ctx context.Context, id string, after int64, limit i
 		return nil, b.readErr(err)
 	}
 	if len(evs) > 0 {
-		return evs, nil // the events and their job are deleted together
+		return evs, nil // a job and its events are deleted together
 	}
 	var exists int
 	if err := b.r.jobExists.QueryRowContext(ctx, id).Scan(&exists); err != nil {

@@ -82,15 +82,10 @@ func (b *Broker) tryReserve(ctx context.Context, workerID string, models []strin
 		leases []*broker.Lease
 		next   int64
 	)
+	// Lapsed leases and deadlines are maintenance's (maintain.go), not Reserve's: probing for
+	// them here would cost every reservation two more queries for a gain of at most one
+	// maintenance interval. pick skips overdue jobs, so none is handed out in between.
 	err := b.write(ctx, func(t *wtx) error {
-		// Settle what time has changed first, so that a lapsed job can be handed out now and an
-		// overdue one is not.
-		if err := t.reclaimLapsed(); err != nil {
-			return err
-		}
-		if err := t.expireOverdue(); err != nil {
-			return err
-		}
 		picked, err := t.pick(models, n)
 		if err != nil {
 			return err

@@ -143,7 +143,7 @@ func decodeCursor(c string) (created, n int64, err error) {
 	return created, n, nil
 }
 
-// eventID formats an event's rowid; parseEventID reads one back ("" is before the first).
+// eventID formats an event id; parseEventID reads one back ("" is before the first).
 func eventID(id int64) string { return strconv.FormatInt(id, 10) }
 
 func parseEventID(s string) (int64, error) {

@@ -48,9 +48,9 @@ CREATE TABLE jobs (
 -- The partial indexes hold only the rows a hot query looks for, so they stay small however many
 -- finished jobs the retention period keeps.
 
--- Reserve: the next job of a model, highest priority first, FIFO within it. available_at and
--- queued_at make it covering for the backoff filter and for QueueStats.
-CREATE INDEX jobs_ready ON jobs (model, prio, seq, available_at, queued_at) WHERE status = 'queued';
+-- Reserve: the next job of a model, highest priority first, FIFO within it. available_at,
+-- deadline and queued_at make it covering for Reserve's filters and for QueueStats.
+CREATE INDEX jobs_ready ON jobs (model, prio, seq, available_at, deadline, queued_at) WHERE status = 'queued';
 -- Delayed retries, for the wake-up timer.
 CREATE INDEX jobs_delayed ON jobs (available_at) WHERE status = 'queued' AND available_at IS NOT NULL;
 -- Queued jobs that can expire.
@@ -61,22 +61,23 @@ CREATE INDEX jobs_running ON jobs (lease_until, model) WHERE status = 'running';
 CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 -- The dead-letter list, newest first.
 CREATE INDEX jobs_dead ON jobs (finished_at) WHERE dead_letter = 1;
--- List, newest first (n, the rowid, ends every index and breaks ties of created_at).
+-- List, newest first (n, the rowid, ends every index and breaks ties of created_at). There is
+-- no index by status: it would change at every change of status, and a List by status alone
+-- (an administrator's view) can walk jobs_created instead.
 CREATE INDEX jobs_owner ON jobs (owner, created_at);
-CREATE INDEX jobs_status ON jobs (status, created_at);
 CREATE INDEX jobs_created ON jobs (created_at);
 
--- Event ids are rowids: a new row gets one more than the largest id in the table, so a job's
--- events only ever grow, which is all a resuming reader needs (a deleted job's ids may be
--- reused by later jobs, and nobody can ask for those any more).
+-- A job's log is one range of this table's key: appending writes one page (a rowid table with
+-- an index by job would write two), and reading a log is one range scan. Event ids count up
+-- from 1 within each job, which is all a resuming reader needs.
 CREATE TABLE events (
-	id     INTEGER PRIMARY KEY,
 	job_id TEXT    NOT NULL,
+	id     INTEGER NOT NULL,
 	type   TEXT    NOT NULL,
 	data   BLOB,
-	time   INTEGER NOT NULL
-) STRICT;
-CREATE INDEX events_job ON events (job_id);
+	time   INTEGER NOT NULL,
+	PRIMARY KEY (job_id, id)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE idempotency (
 	owner      TEXT    NOT NULL,

@@ -402,3 +402,37 @@ func TestCloseWakesWaiters(t *testing.T) {
 		t.Errorf("enqueue after close: err = %v, want ErrClosed", err)
 	}
 }
+
+// TestListPagesThroughEqualTimes pages through jobs created at the same instant: the cursor must
+// not skip or repeat any of them.
+func TestListPagesThroughEqualTimes(t *testing.T) {
+	clk := newClock() // never advanced: every job has the same created_at
+	b := openAt(t, filepath.Join(t.TempDir(), "broker.db"), broker.Config{Now: clk.Now})
+	var want []string // newest first
+	for range 7 {
+		want = append([]string{enqueue(t, b, newJob("m1", job.PriorityNormal)).ID}, want...)
+	}
+	for _, f := range []broker.ListFilter{{}, {Owner: "k1"}, {Status: job.StatusQueued}, {Owner: "k1", Status: job.StatusQueued}} {
+		var got []string
+		f.Limit = 2
+		for pages := 0; ; pages++ {
+			if pages > 10 {
+				t.Fatalf("filter %+v: paging does not end", f)
+			}
+			jobs, next, err := b.List(context.Background(), f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range jobs {
+				got = append(got, j.ID)
+			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("filter %+v: got %v, want %v", f, got, want)
+		}
+	}
+}

@@ -34,7 +34,6 @@ func (s *writeStmts) defs() []stmtDef {
 		{&s.rollback, `ROLLBACK`},
 
 		{&s.getJob, `SELECT #JOB FROM jobs WHERE id = ?`},
-		{&s.jobExists, `SELECT count(*) FROM jobs WHERE id = ?`},
 
 		// Enqueue.
 		{&s.idemGet, `SELECT job_id FROM idempotency WHERE owner = ? AND key = ? AND expires_at > ?`},
@@ -45,12 +44,17 @@ func (s *writeStmts) defs() []stmtDef {
 			idem_key, input, created_at, deadline, seq, queued_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.addModel, `INSERT OR IGNORE INTO models (model) VALUES (?)`},
-		{&s.addEvent, `INSERT INTO events (job_id, type, data, time) VALUES (?, ?, ?, ?)`},
+		// The next id of the job's log: one past its last, read from the page the row goes to.
+		{&s.addEvent, `INSERT INTO events (job_id, id, type, data, time)
+			SELECT ?1, coalesce(max(id), 0) + 1, ?2, ?3, ?4 FROM events WHERE job_id = ?1
+			RETURNING id`},
 
-		// Reserve: jobs_ready yields a model's jobs in hand-out order.
+		// Reserve: jobs_ready yields a model's jobs in hand-out order. A job past its deadline
+		// is skipped here and expired by the next maintenance pass.
 		{&s.candidates, `SELECT n, prio, seq FROM jobs
-			WHERE status = 'queued' AND model = ? AND (available_at IS NULL OR available_at <= ?)
-			ORDER BY prio, seq LIMIT ?`},
+			WHERE status = 'queued' AND model = ?1
+				AND (available_at IS NULL OR available_at <= ?2) AND (deadline IS NULL OR deadline >= ?2)
+			ORDER BY prio, seq LIMIT ?3`},
 		{&s.start, `UPDATE jobs SET status = 'running', attempts = attempts + 1, delivery = delivery + 1,
 			worker_id = ?, started_at = ?, lease_until = ?
 			WHERE n = ? AND status = 'queued' RETURNING #JOB, delivery`},
@@ -59,7 +63,7 @@ func (s *writeStmts) defs() []stmtDef {
 		{&s.nextAvailable, `SELECT min(available_at) FROM jobs
 			WHERE status = 'queued' AND available_at IS NOT NULL AND available_at > ? AND +model = ?`},
 
-		// Lapsed leases, deadlines and backoffs that end (Reserve and maintenance).
+		// Maintenance: lapsed leases, deadlines, and backoffs that end.
 		{&s.lapsed, `SELECT n, id, model, attempts, max_attempts, worker_id FROM jobs
 			WHERE status = 'running' AND lease_until < ?`},
 		// A lapsed job keeps its seq: it goes back to the front of its priority.

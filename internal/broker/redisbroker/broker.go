@@ -19,13 +19,18 @@
 // delivered entry passes through a script that marks the job running under a lease, or drops
 // the entry if the job was canceled or expired meanwhile.
 //
+// Blocking reads (Reserve, Events) run on a connection pool of their own, cloned from the
+// client's options, so readers waiting on connections never delay lease extensions.
+//
 // A lease is fenced by (worker, attempt, stream entry): ExtendLease, Complete, Fail, Release and
 // AppendEvent act only while all three still match and the lease has not lapsed. ExtendLease
 // also XCLAIMs the entry to its holder, resetting its idle time. A background maintenance loop
 // (stopped by Close) reclaims lapsed leases both from the ZSET of lease deadlines and with
 // XAUTOCLAIM (idle longer than a lease, which also catches entries delivered to a reader that
 // died before marking them running), requeues or dead-letters them, promotes retries whose
-// backoff is over, and expires queued jobs past their deadline. Entries are deleted (XDEL) once
+// backoff is over, expires queued jobs past their deadline, and drops forgotten jobs from the
+// listings. Every process runs the loop, but only the holder of a maintenance lock sweeps, so
+// the load does not grow with the number of processes. Entries are deleted (XDEL) once
 // acknowledged, so streams hold only live entries and are never trimmed; consumers are deleted
 // only when they hold no pending entries.
 //
@@ -44,7 +49,9 @@
 // can be inspected and requeued; Requeue makes its keys permanent again.
 //
 // Durable mode (Options.Durable) acknowledges an enqueue only once Redis has it on disk. On
-// Redis 7.2 and later every enqueue ends with WAITAOF 1 0 on the same connection. Older servers
+// Redis 7.2 and later every enqueue ends with WAITAOF 1 0 on the same connection; if WAITAOF
+// does not confirm in time the enqueue returns an error, though the job may exist (a retry with
+// the same idempotency key finds it). Older servers
 // (Debian 12 ships 7.0) have no WAITAOF; there New requires appendonly yes with appendfsync
 // always, under which Redis fsyncs the append-only file before it replies. Durable mode needs a
 // single-primary client (not a ClusterClient), since WAITAOF must follow the writes on their

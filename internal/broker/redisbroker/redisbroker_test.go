@@ -35,8 +35,10 @@ func open(t *testing.T, rdb redis.UniversalClient, cfg broker.Config) (*Broker, 
 }
 
 func TestConformance(t *testing.T) {
-	rdb := redistest.Client(t)
 	brokertest.Run(t, func(t *testing.T, cfg broker.Config) broker.Broker {
+		// A client per broker, as each process has its own: the suite's tests run in parallel,
+		// and one shared pool would let one test's load delay another's lease extensions.
+		rdb := redistest.Client(t)
 		prefix := redistest.Prefix(t)
 		b, err := New(context.Background(), rdb, Options{Config: cfg, Prefix: prefix, Logger: quietLogger()})
 		if err != nil {
@@ -487,5 +489,32 @@ func TestBadPrefix(t *testing.T) {
 	rdb := redistest.Client(t)
 	if _, err := New(ctxT(t), rdb, Options{Prefix: "a{b}"}); err == nil {
 		t.Fatal("a prefix with braces was accepted")
+	}
+}
+
+func TestCheckWaitAOF(t *testing.T) {
+	tests := []struct {
+		name string
+		val  any
+		err  error
+		ok   bool
+	}{
+		{"confirmed", []any{int64(1), int64(0)}, nil, true},
+		{"not confirmed", []any{int64(0), int64(0)}, nil, false},
+		{"error", nil, errors.New("ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled"), false},
+		{"odd reply", "OK", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := redis.NewCmd(context.Background(), "waitaof", 1, 0, 5000)
+			if tc.err != nil {
+				cmd.SetErr(tc.err)
+			} else {
+				cmd.SetVal(tc.val)
+			}
+			if err := checkWaitAOF(cmd); (err == nil) != tc.ok {
+				t.Fatalf("checkWaitAOF(%v, %v) = %v, want ok=%v", tc.val, tc.err, err, tc.ok)
+			}
+		})
 	}
 }

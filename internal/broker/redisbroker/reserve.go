@@ -23,9 +23,12 @@ type delivery struct {
 	jobID string
 }
 
-// Reserve hands out up to n jobs of models. It first takes what is queued without blocking,
-// best first across the models; when nothing is, it blocks in XREADGROUP over every stream of
-// the models until an entry arrives, then fills up to n again without blocking.
+// maxReserve caps n in one Reserve call.
+const maxReserve = 100
+
+// Reserve hands out up to n (at most maxReserve) jobs of models. It first takes what is queued
+// without blocking, best first across the models; when nothing is, it blocks in XREADGROUP over
+// every stream of the models until an entry arrives, then fills up to n again without blocking.
 func (b *Broker) Reserve(ctx context.Context, workerID string, models []string, n int) ([]*broker.Lease, error) {
 	if err := b.open(); err != nil {
 		return nil, err
@@ -33,7 +36,7 @@ func (b *Broker) Reserve(ctx context.Context, workerID string, models []string, 
 	if workerID == "" || len(models) == 0 {
 		return nil, fmt.Errorf("reserve %v: a worker id and at least one model are required", models)
 	}
-	n = max(n, 1)
+	n = min(max(n, 1), maxReserve)
 	models = slices.Compact(slices.Sorted(slices.Values(models)))
 	retried := false
 	for {

@@ -53,14 +53,18 @@ func (b *Broker) Reserve(ctx context.Context, workerID string, models []string, 
 			retried = true
 			continue
 		}
+		if len(leases) > 0 {
+			if err != nil {
+				// The jobs are the caller's now; what failed after them can wait.
+				b.log.Warn("redis broker: reserve", "models", models, "err", err)
+			}
+			return leases, nil
+		}
 		if err != nil && b.closed.Load() {
 			return nil, broker.ErrClosed // Close ended the blocking read
 		}
-		if err != nil || len(leases) > 0 {
-			if err != nil {
-				err = fmt.Errorf("reserve %v: %w", models, err)
-			}
-			return leases, err
+		if err != nil {
+			return nil, fmt.Errorf("reserve %v: %w", models, err)
 		}
 	}
 }
@@ -183,15 +187,19 @@ func (b *Broker) take(ctx context.Context, workerID string, models []string, n i
 				Block:    -1,
 			})
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			// Entries read before the error stay pending and come back through XAUTOCLAIM.
-			return out, err
+		_, err = pipe.Exec(ctx)
+		if errors.Is(err, redis.Nil) {
+			err = nil // a stream whose entries someone else took first
 		}
+		// Mark what was delivered even if a read failed, rather than leave it pending.
 		var got []delivery
 		for i, r := range order {
 			got = append(got, b.deliveries(cmds[i].Val(), r.model, r.num)...)
 		}
 		out = append(out, b.markRunning(ctx, workerID, got)...)
+		if err != nil {
+			return out, err
+		}
 	}
 	return out, nil
 }

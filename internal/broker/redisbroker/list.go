@@ -52,6 +52,9 @@ func (b *Broker) List(ctx context.Context, f broker.ListFilter) ([]job.Job, stri
 	if err := b.open(); err != nil {
 		return nil, "", err
 	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, "", fmt.Errorf("list: unknown status %q", f.Status)
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultListLimit

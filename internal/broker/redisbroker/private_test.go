@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -25,9 +26,12 @@ import (
 func privateRedis(t *testing.T, args ...string) *redis.Client {
 	t.Helper()
 	redistestURLOrSkip(t)
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("no redis-server binary for a private Redis")
+	bin := os.Getenv("NEOVRATZ_TEST_REDIS_SERVER") // set by scripts/test.sh
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("redis-server"); err != nil {
+			t.Skip("no redis-server binary for a private Redis")
+		}
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -34,14 +34,17 @@ func (s suite) testCompleteOnce(t *testing.T) {
 }
 
 func (s suite) testExtendLeaseKeepsJob(t *testing.T) {
-	b := s.broker(t, broker.Config{Lease: shortLease})
+	// A longer lease than the other lease tests, renewed five times per lease, so that a stall
+	// of a loaded machine (race detector, two cores) cannot make the holder miss a renewal.
+	const lease = 1500 * time.Millisecond
+	b := s.broker(t, broker.Config{Lease: lease})
 	j := enqueue(t, b, newJob("m1"))
 	l := reserve(t, b, "w1", 1, "m1")[0]
 	firstUntil := l.Until
-	// Hold the job for three lease lengths by extending it; nobody else may get it.
-	stop := time.Now().Add(3 * shortLease)
+	// Hold the job for two lease lengths by extending it; nobody else may get it.
+	stop := time.Now().Add(2 * lease)
 	for time.Now().Before(stop) {
-		time.Sleep(shortLease / 4)
+		time.Sleep(lease / 5)
 		if err := b.ExtendLease(ctxFor(t), l); err != nil {
 			t.Fatalf("extend: %v", err)
 		}
@@ -49,7 +52,7 @@ func (s suite) testExtendLeaseKeepsJob(t *testing.T) {
 	if !l.Until.After(firstUntil) {
 		t.Errorf("lease until = %v after extending, want later than %v", l.Until, firstUntil)
 	}
-	reserveNone(t, b, shortLease/2, "m1")
+	reserveNone(t, b, lease/5, "m1")
 	if err := b.Complete(ctxFor(t), l, json.RawMessage(`{}`)); err != nil {
 		t.Fatalf("complete after extending: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,14 +55,19 @@ func BenchmarkRoundTrip(b *testing.B) {
 // workers reserve in batches and complete, each job streaming a few delta events.
 func BenchmarkPipeline(b *testing.B) {
 	for _, tc := range []struct {
-		name   string
-		deltas int
-	}{{"no-events", 0}, {"4-deltas", 4}} {
+		name           string
+		deltas         int
+		workers, batch int
+	}{
+		{"no-events", 0, 4, 8},
+		{"4-deltas", 0 + 4, 4, 8},
+		{"16-single-slot-workers", 0, 16, 1}, // every enqueue wakes all 16
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			br := openBench(b)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			const producers, workers, batch = 4, 4, 8
+			const producers = 4
 			var enqueued, done atomic.Int64
 			total := int64(b.N)
 			var wg sync.WaitGroup
@@ -76,12 +82,12 @@ func BenchmarkPipeline(b *testing.B) {
 					}
 				})
 			}
-			for w := range workers {
+			for w := range tc.workers {
 				wg.Go(func() {
-					id := string(rune('a' + w))
+					id := "w" + strconv.Itoa(w)
 					for done.Load() < total {
 						rctx, rcancel := context.WithTimeout(ctx, 100*time.Millisecond)
-						ls, err := br.Reserve(rctx, id, []string{"m1"}, batch)
+						ls, err := br.Reserve(rctx, id, []string{"m1"}, tc.batch)
 						rcancel()
 						if err != nil {
 							continue // timed out at the end of the run

@@ -154,7 +154,7 @@ func open(ctx context.Context, path string, cfg broker.Config, logger *slog.Logg
 	}
 	// Catch up at once: leases that lapsed while no process ran, deadlines that passed.
 	var m maintainer
-	if err := m.run(ctx, b); err != nil {
+	if _, err := m.run(ctx, b); err != nil {
 		return nil, err
 	}
 
@@ -231,8 +231,9 @@ func dsn(abs string) string {
 		"busy_timeout(10000)", // only another process (a backup, the sqlite3 shell) ever makes us wait
 		"synchronous(NORMAL)", // see the package doc on durability
 		"temp_store(MEMORY)",
-		"cache_size(-16000)", // 16 MB of page cache per connection
-		"query_only(1)",      // the pinned write connection turns it off
+		"cache_size(-16000)",           // 16 MB of page cache per connection
+		"journal_size_limit(67108864)", // truncate the WAL to 64 MB after a checkpoint
+		"query_only(1)",                // the pinned write connection turns it off
 	} {
 		q.Add("_pragma", p)
 	}

@@ -100,7 +100,7 @@ func (t *wtx) insert(j job.Job) error {
 		return fmt.Errorf("record model: %w", err)
 	}
 	if j.IdempotencyKey != "" {
-		expires := t.now + int64(t.b.cfg.Retention)
+		expires := after(t.now, t.b.cfg.Retention)
 		if _, err := t.w.idemPut.ExecContext(t.ctx, j.Owner, j.IdempotencyKey, j.ID, expires); err != nil {
 			return fmt.Errorf("store idempotency key: %w", err)
 		}

@@ -70,7 +70,7 @@ func (b *Broker) ExtendLease(ctx context.Context, l *broker.Lease) error {
 		if _, err := t.fence(l); err != nil {
 			return err
 		}
-		until = t.now + int64(b.cfg.Lease)
+		until = after(t.now, b.cfg.Lease)
 		if _, err := t.w.extend.ExecContext(t.ctx, until, l.Job.ID); err != nil {
 			return fmt.Errorf("extend: %w", err)
 		}
@@ -136,7 +136,7 @@ func (b *Broker) Fail(ctx context.Context, l *broker.Lease, failure job.Error) e
 		if !failure.Retryable || h.attempts >= h.maxAttempts {
 			return t.fail(l.Job.ID, &failure)
 		}
-		available := t.now + int64(b.cfg.Backoff(h.attempts))
+		available := after(t.now, max(b.cfg.Backoff(h.attempts), 0))
 		code, msg, retryable := errorCols(&failure)
 		_, err = t.w.retry.ExecContext(t.ctx, available, t.nextSeq(), t.now, code, msg, retryable, l.Job.ID)
 		if err != nil {

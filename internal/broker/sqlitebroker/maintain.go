@@ -10,9 +10,10 @@ import (
 	"github.com/neovratz/neovratz/internal/job"
 )
 
-// forgetBatch bounds the finished jobs one maintenance pass deletes, so that a pass never holds
-// the write lock for long; a backlog drains over the following passes.
-const forgetBatch = 500
+// forgetBatch bounds the finished jobs one maintenance pass deletes, so that a pass holds the
+// write lock for a few milliseconds at most. A pass that fills its batch is followed at once by
+// another (writers waiting for the lock go first), so retention keeps up with any rate of jobs.
+const forgetBatch = 200
 
 // maintenanceInterval is how often the maintenance pass runs: a quarter of a lease, so a lapsed
 // lease comes back within a quarter lease of lapsing, but at most every 10ms and at least every
@@ -36,22 +37,28 @@ func (b *Broker) maintain(ctx context.Context, m maintainer) {
 	defer close(b.maintDone)
 	tick := time.NewTicker(maintenanceInterval(b.cfg.Lease))
 	defer tick.Stop()
+	backlog := false
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+		if !backlog {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 		}
-		if err := m.run(ctx, b); err != nil && ctx.Err() == nil && !errors.Is(err, broker.ErrClosed) {
+		var err error
+		backlog, err = m.run(ctx, b)
+		if err != nil && ctx.Err() == nil && !errors.Is(err, broker.ErrClosed) {
 			b.log.Error("sqlite broker maintenance", "err", err)
 		}
 	}
 }
 
-// run is one maintenance pass, in one write transaction.
-func (m *maintainer) run(ctx context.Context, b *Broker) error {
+// run is one maintenance pass, in one write transaction. backlog says that finished jobs past
+// their retention remain to be deleted.
+func (m *maintainer) run(ctx context.Context, b *Broker) (backlog bool, err error) {
 	var now int64
-	err := b.write(ctx, func(t *wtx) error {
+	err = b.write(ctx, func(t *wtx) error {
 		now = t.now
 		if err := t.reclaimLapsed(); err != nil {
 			return err
@@ -62,19 +69,21 @@ func (m *maintainer) run(ctx context.Context, b *Broker) error {
 		if err := t.wakeDue(m.dueSince); err != nil {
 			return err
 		}
-		if err := t.forgetFinished(); err != nil {
+		forgotten, err := t.forgetFinished()
+		if err != nil {
 			return err
 		}
-		if _, err := t.w.staleWorkers.ExecContext(t.ctx, t.now-int64(b.cfg.WorkerTTL)); err != nil {
+		backlog = forgotten == forgetBatch
+		if _, err := t.w.staleWorkers.ExecContext(t.ctx, after(t.now, -b.cfg.WorkerTTL)); err != nil {
 			return fmt.Errorf("forget silent workers: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
 	m.dueSince = now
-	return nil
+	return backlog, nil
 }
 
 // reclaimLapsed takes back the jobs whose holder let the lease lapse: back to the front of the
@@ -178,13 +187,14 @@ func (t *wtx) wakeDue(since int64) error {
 	return rows.Err()
 }
 
-// forgetFinished deletes jobs that finished more than Config.Retention ago, with their events
-// and idempotency keys, and idempotency keys past their time.
-func (t *wtx) forgetFinished() error {
-	cutoff := t.now - int64(t.b.cfg.Retention)
+// forgetFinished deletes up to forgetBatch jobs that finished more than Config.Retention ago,
+// with their events and idempotency keys, and idempotency keys past their time. It returns how
+// many jobs it deleted.
+func (t *wtx) forgetFinished() (int, error) {
+	cutoff := after(t.now, -t.b.cfg.Retention)
 	rows, err := t.w.forget.QueryContext(t.ctx, cutoff, forgetBatch)
 	if err != nil {
-		return fmt.Errorf("forget finished jobs: %w", err)
+		return 0, fmt.Errorf("forget finished jobs: %w", err)
 	}
 	type gone struct{ id, owner, key string }
 	var forgotten []gone
@@ -192,26 +202,26 @@ func (t *wtx) forgetFinished() error {
 		var g gone
 		if err := rows.Scan(&g.id, &g.owner, &g.key); err != nil {
 			rows.Close()
-			return fmt.Errorf("forget finished jobs: %w", err)
+			return 0, fmt.Errorf("forget finished jobs: %w", err)
 		}
 		forgotten = append(forgotten, g)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("forget finished jobs: %w", err)
+		return 0, fmt.Errorf("forget finished jobs: %w", err)
 	}
 	for _, g := range forgotten {
 		if _, err := t.w.forgetEvents.ExecContext(t.ctx, g.id); err != nil {
-			return fmt.Errorf("forget events of %s: %w", g.id, err)
+			return 0, fmt.Errorf("forget events of %s: %w", g.id, err)
 		}
 		if g.key != "" {
 			if _, err := t.w.forgetIdem.ExecContext(t.ctx, g.owner, g.key, g.id); err != nil {
-				return fmt.Errorf("forget idempotency key of %s: %w", g.id, err)
+				return 0, fmt.Errorf("forget idempotency key of %s: %w", g.id, err)
 			}
 		}
 	}
 	if _, err := t.w.expireIdem.ExecContext(t.ctx, t.now); err != nil {
-		return fmt.Errorf("forget idempotency keys: %w", err)
+		return 0, fmt.Errorf("forget idempotency keys: %w", err)
 	}
-	return nil
+	return len(forgotten), nil
 }

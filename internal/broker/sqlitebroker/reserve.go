@@ -94,7 +94,7 @@ func (b *Broker) tryReserve(ctx context.Context, workerID string, models []strin
 			next, err = t.nextAvailable(models)
 			return err
 		}
-		until := t.now + int64(b.cfg.Lease)
+		until := after(t.now, b.cfg.Lease)
 		for _, rowid := range picked {
 			l, err := t.start(rowid, workerID, until)
 			if err != nil {

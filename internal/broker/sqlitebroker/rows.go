@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,18 @@ func nullNanos(t time.Time) any {
 // 1678 to 2262).
 func nanosRepresentable(t time.Time) bool {
 	return t.IsZero() || time.Unix(0, t.UnixNano()).Equal(t)
+}
+
+// after is the time d after ns, saturating at the ends of int64 instead of wrapping, so that
+// an absurd Config duration means "never" rather than "long ago".
+func after(ns int64, d time.Duration) int64 {
+	switch {
+	case d > 0 && ns > math.MaxInt64-int64(d):
+		return math.MaxInt64
+	case d < 0 && ns < math.MinInt64-int64(d):
+		return math.MinInt64
+	}
+	return ns + int64(d)
 }
 
 // nullBytes keeps an empty message NULL rather than a zero-length blob.

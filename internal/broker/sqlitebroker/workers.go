@@ -38,7 +38,7 @@ func (b *Broker) RegisterWorker(ctx context.Context, w broker.WorkerInfo) error 
 func (b *Broker) HeartbeatWorker(ctx context.Context, id string) error {
 	err := b.write(ctx, func(t *wtx) error {
 		// A lapsed entry that maintenance has not deleted yet is gone all the same.
-		res, err := t.w.beatWorker.ExecContext(t.ctx, t.now, id, t.now-int64(b.cfg.WorkerTTL))
+		res, err := t.w.beatWorker.ExecContext(t.ctx, t.now, id, after(t.now, -b.cfg.WorkerTTL))
 		if err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (b *Broker) Workers(ctx context.Context) ([]broker.WorkerInfo, error) {
 	if b.closed() {
 		return nil, broker.ErrClosed
 	}
-	since := b.cfg.Now().UnixNano() - int64(b.cfg.WorkerTTL)
+	since := after(b.cfg.Now().UnixNano(), -b.cfg.WorkerTTL)
 	rows, err := b.r.workers.QueryContext(ctx, since)
 	if err != nil {
 		return nil, fmt.Errorf("workers: %w", b.readErr(err))

@@ -63,6 +63,12 @@ func brokers(t *testing.T, f func(t *testing.T, kind string)) {
 // newEnv starts an API on the broker of kind ("sqlite" or "redis"); mod adjusts its Config.
 func newEnv(t *testing.T, kind string, mod ...func(*Config)) *env {
 	t.Helper()
+	return newEnvWith(t, kind, broker.Config{}, mod...)
+}
+
+// newEnvWith is newEnv with the broker's configuration.
+func newEnvWith(t *testing.T, kind string, bcfg broker.Config, mod ...func(*Config)) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	logs := &syncBuffer{}
@@ -73,7 +79,7 @@ func newEnv(t *testing.T, kind string, mod ...func(*Config)) *env {
 	switch kind {
 	case "sqlite":
 		dir := t.TempDir()
-		b, err := sqlitebroker.Open(ctx, filepath.Join(dir, "broker.db"), broker.Config{}, logger)
+		b, err := sqlitebroker.Open(ctx, filepath.Join(dir, "broker.db"), bcfg, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +95,7 @@ func newEnv(t *testing.T, kind string, mod ...func(*Config)) *env {
 	case "redis":
 		rdb := redistest.Client(t)
 		prefix := redistest.Prefix(t)
-		b, err := redisbroker.New(ctx, rdb, redisbroker.Options{Prefix: prefix, Logger: logger})
+		b, err := redisbroker.New(ctx, rdb, redisbroker.Options{Config: bcfg, Prefix: prefix, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,6 +45,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,7 +173,7 @@ func checkPath(path string) (string, error) {
 	if path == "" {
 		return "", errors.New("no database path")
 	}
-	if path == ":memory:" || len(path) >= 5 && path[:5] == "file:" {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return "", errors.New("want the path of a file (the broker needs a file that several connections share)")
 	}
 	abs, err := filepath.Abs(path)

@@ -2,6 +2,8 @@ package sqlitebroker
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -73,4 +75,41 @@ func queryPlan(t *testing.T, b *Broker, q string) []string {
 		t.Fatal(err)
 	}
 	return steps
+}
+
+// TestConnectionSettings checks the settings the package doc promises: WAL with
+// synchronous=NORMAL and a busy timeout on every connection, writes only on the pinned one.
+func TestConnectionSettings(t *testing.T) {
+	b, err := Open(context.Background(), filepath.Join(t.TempDir(), "broker.db"), broker.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	rconn, err := b.db.Conn(ctx) // a read connection: the write one is pinned
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rconn.Close()
+	for _, c := range []struct {
+		name string
+		conn interface {
+			QueryRowContext(context.Context, string, ...any) *sql.Row
+		}
+		queryOnly int
+	}{{"write", b.wconn, 0}, {"read", rconn, 1}} {
+		want := map[string]any{"journal_mode": "wal", "synchronous": "1", "busy_timeout": "10000", "query_only": fmt.Sprint(c.queryOnly)}
+		for pragma, w := range want {
+			var got string
+			if err := c.conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+				t.Fatalf("%s connection: PRAGMA %s: %v", c.name, pragma, err)
+			}
+			if got != w {
+				t.Errorf("%s connection: %s = %s, want %s", c.name, pragma, got, w)
+			}
+		}
+	}
+	if _, err := rconn.ExecContext(ctx, "DELETE FROM workers"); err == nil {
+		t.Error("a read connection could write")
+	}
 }

@@ -22,6 +22,12 @@ const maxReserve = 1000
 // It waits on the queues' notifier, woken by every commit that makes a job of one of models
 // available (enqueue, release, retry, lapse, requeue), and, when a retry is in backoff, on a
 // timer for the end of the earliest backoff. It never polls.
+//
+// A wake-up is a broadcast to every waiter of the model, not a hand-off to one: a hand-off is
+// lost when its waiter gives up or takes another model's job instead. With many single-slot
+// reservers most wake-ups then find nothing, but an empty look is a read-only transaction of
+// two index probes (BenchmarkPipeline/16-single-slot-workers stays within the noise of the
+// batched runs).
 func (b *Broker) Reserve(ctx context.Context, workerID string, models []string, n int) ([]*broker.Lease, error) {
 	switch {
 	case workerID == "":

@@ -117,7 +117,7 @@ func nullBytes(b []byte) any {
 	if len(b) == 0 {
 		return nil
 	}
-	return []byte(b)
+	return b
 }
 
 // statusData is the data of a status event.

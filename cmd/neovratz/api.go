@@ -10,6 +10,7 @@ type apiConfig struct {
 	Addr   string // HTTP listen address
 	Log    logConfig
 	Broker brokerConfig // RedisURL is required
+	API    apiServerConfig
 }
 
 // apiCommand runs the stateless API service against Redis.
@@ -19,15 +20,13 @@ func (c *apiCommand) flags(cfg *apiConfig) *flagSet {
 	f := newFlagSet("api", "--redis-url URL [flags]", `
 Runs the API service: stateless, so run as many as needed behind a load balancer, all sharing
 one Redis (--redis-url is required).
-
-For now the HTTP server answers /healthz, /readyz and /version only: the inference API comes in
-a later release.
 `)
 	var config string
 	f.Config(&config)
 	f.String(&cfg.Addr, "addr", "127.0.0.1:8080", "address the HTTP server listens on (port 0 picks a free port)", checkAddr)
 	cfg.Log.define(f)
 	cfg.Broker.define(f, "Redis URL (redis://host:6379/0) of the broker; required")
+	cfg.API.define(f)
 	return f
 }
 
@@ -56,6 +55,5 @@ func (c *apiCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer closeBroker(b, logger)
 	logger.Info("starting", "command", "api", "version", version, "broker", b.kind)
-	logger.Info("the inference API is not implemented yet; serving health endpoints only")
-	return serveHTTP(ctx, cfg.Addr, newOpsHandler(b.Broker, logger), logger)
+	return c.m.runAPI(ctx, cfg.Addr, cfg.API, b, "", logger)
 }

@@ -14,8 +14,9 @@ import (
 // openedBroker is the broker a process runs on, with what closing it takes.
 type openedBroker struct {
 	broker.Broker
-	kind  string       // "redis" or "sqlite", for the logs
-	close func() error // closes the broker and what it owns
+	kind  string        // "redis" or "sqlite", for the logs
+	close func() error  // closes the broker and what it owns
+	rdb   *redis.Client // the Redis client when the broker is Redis, shared with the API's key store
 }
 
 // openBroker opens the broker cfg selects: Redis when cfg.RedisURL is set, otherwise the
@@ -39,7 +40,7 @@ func openBroker(ctx context.Context, cfg brokerConfig, logger *slog.Logger) (*op
 		// The URL may hold a password: name only the address.
 		return nil, fmt.Errorf("open redis broker at %s: %w", opts.Addr, err)
 	}
-	return &openedBroker{Broker: b, kind: "redis", close: func() error {
+	return &openedBroker{Broker: b, kind: "redis", rdb: client, close: func() error {
 		berr := b.Close()
 		cerr := client.Close()
 		if berr != nil {

@@ -55,6 +55,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 			SQLitePath: home + "/.neovratz/broker.db",
 			Config:     broker.Config{Lease: 30 * time.Second, Retention: 24 * time.Hour},
 		},
+		API: apiServerConfig{Auth: true, RequestTimeout: 10 * time.Minute},
 	}
 	file := `
 addr: 127.0.0.1:1001
@@ -168,20 +169,24 @@ log-level: debug
 // other and from the default: the one put in the config file, in the environment and on the
 // command line. A new flag without an entry here fails TestEveryFlagEveryLayer.
 var layerValues = map[string][3]string{
-	"addr":          {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"},
-	"data-dir":      {"/file", "/env", "/flag"},
-	"models-dir":    {"/file/m", "/env/m", "/flag/m"},
-	"log-level":     {"debug", "warn", "error"},
-	"log-format":    {"text", "json", "text"},
-	"redis-url":     {"redis://file:6379/0", "redis://env:6379/1", "redis://flag:6379/2"},
-	"redis-durable": {"true", "false", "true"},
-	"lease":         {"1m", "2m", "3m"},
-	"queue-cap":     {"1", "2", "3"},
-	"retention":     {"1h", "2h", "3h"},
-	"api":           {"http://file:8080", "https://env", "http://flag"},
-	"token":         {"file-token", "env-token", "flag-token"},
-	"drain-timeout": {"1s", "2s", "3s"},
-	"metrics-addr":  {":9101", ":9102", ":9103"},
+	"addr":            {"127.0.0.1:1001", "127.0.0.1:1002", "127.0.0.1:1003"},
+	"data-dir":        {"/file", "/env", "/flag"},
+	"models-dir":      {"/file/m", "/env/m", "/flag/m"},
+	"log-level":       {"debug", "warn", "error"},
+	"log-format":      {"text", "json", "text"},
+	"redis-url":       {"redis://file:6379/0", "redis://env:6379/1", "redis://flag:6379/2"},
+	"redis-durable":   {"true", "false", "true"},
+	"lease":           {"1m", "2m", "3m"},
+	"queue-cap":       {"1", "2", "3"},
+	"retention":       {"1h", "2h", "3h"},
+	"api":             {"http://file:8080", "https://env", "http://flag"},
+	"token":           {"file-token", "env-token", "flag-token"},
+	"drain-timeout":   {"1s", "2s", "3s"},
+	"metrics-addr":    {":9101", ":9102", ":9103"},
+	"auth":            {"false", "true", "false"},
+	"admin-key":       {"nvk_file_0123456789abcdef", "nvk_env_0123456789abcdef", "nvk_flag_0123456789abcdef"},
+	"public-url":      {"https://file.example", "https://env.example", "https://flag.example"},
+	"request-timeout": {"1m", "2m", "3m"},
 }
 
 // flagSets returns the flag set of every command that has flags.

@@ -15,6 +15,7 @@ type serveConfig struct {
 	ModelsDir string // absolute; default <DataDir>/models
 	Log       logConfig
 	Broker    brokerConfig
+	API       apiServerConfig
 }
 
 // serveCommand runs the API, the broker and (later) a worker in one process.
@@ -25,8 +26,8 @@ func (c *serveCommand) flags(cfg *serveConfig) *flagSet {
 Runs neovratz in one process: the HTTP server and the broker — the embedded SQLite broker in
 <data-dir>/broker.db, or Redis when --redis-url is given. No other service is needed.
 
-For now the HTTP server answers /healthz, /readyz and /version only: the inference API and the
-built-in worker come in later releases.
+API keys live in <data-dir>/keys.db (in Redis with --redis-url). The built-in worker comes in a
+later release: until then, run workers with 'neovratz worker'.
 `)
 	var config string
 	f.Config(&config)
@@ -36,6 +37,7 @@ built-in worker come in later releases.
 	f.showDefault("models-dir", "<data-dir>/models")
 	cfg.Log.define(f)
 	cfg.Broker.define(f, "Redis URL (redis://host:6379/0); when set, Redis is the broker instead of the embedded one")
+	cfg.API.define(f)
 	return f
 }
 
@@ -82,6 +84,10 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	defer closeBroker(b, logger)
 	logger.Info("starting", "command", "serve", "version", version, "broker", b.kind,
 		"data_dir", cfg.DataDir, "models_dir", cfg.ModelsDir)
-	logger.Info("the inference API and the built-in worker are not implemented yet; serving health endpoints only")
-	return serveHTTP(ctx, cfg.Addr, newOpsHandler(b.Broker, logger), logger)
+	stopWorker, err := startLocalWorker(ctx, cfg, b, logger)
+	if err != nil {
+		return err
+	}
+	defer stopWorker()
+	return c.m.runAPI(ctx, cfg.Addr, cfg.API, b, cfg.DataDir, logger)
 }

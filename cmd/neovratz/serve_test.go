@@ -108,6 +108,21 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+func getAuth(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // checkServing checks the endpoints every HTTP command serves.
 func checkServing(t *testing.T, addr string) {
 	t.Helper()
@@ -145,11 +160,27 @@ func TestServeEmbedded(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "broker.db")); err != nil {
 		t.Errorf("embedded broker database: %v", err)
 	}
+	// With no key in the store, serve generates an admin key and prints it once, on stderr.
+	token := ""
+	for _, f := range strings.Fields(r.stderr.String()) {
+		if strings.HasPrefix(f, "nvk_") {
+			token = f
+		}
+	}
+	if code, _ := getAuth(t, "http://"+r.addr+"/v1/models", token); token == "" || code != 200 {
+		t.Errorf("GET /v1/models with the printed key: %d; stderr %q", code, r.stderr)
+	}
+	if code, _ := getAuth(t, "http://"+r.addr+"/v1/models", ""); code != 401 {
+		t.Errorf("GET /v1/models without a key: %d, want 401", code)
+	}
 	if code := r.stop(t); code != 0 {
 		t.Errorf("exit code %d after shutdown, want 0; stderr: %s", code, r.stderr)
 	}
-	if s := r.stderr.String(); s != "" {
-		t.Errorf("stderr %q, want nothing", s)
+	if strings.Count(r.stderr.String(), "nvk_") != 1 {
+		t.Errorf("stderr %q, want the bootstrap key once and nothing else", r.stderr)
+	}
+	if token != "" && strings.Contains(r.logs.String(), token[strings.LastIndex(token, "_"):]) {
+		t.Error("the bootstrap key's secret is in the logs")
 	}
 	checkJSONLogs(t, r.logs.String())
 	if _, err := http.Get("http://" + r.addr + "/healthz"); err == nil {

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/neovratz/neovratz/internal/auth"
+	"github.com/neovratz/neovratz/internal/httpapi"
+)
+
+// apiServerConfig is the configuration of the HTTP API that serve and api share.
+type apiServerConfig struct {
+	Auth           bool          // false: every request is let in (local development only)
+	AdminKey       string        // bootstrap admin key for an empty key store; generated when empty
+	PublicURL      string        // base of the URLs the API hands out; empty: each request's host
+	RequestTimeout time.Duration // a synchronous call's limit, queue wait included
+}
+
+func (c *apiServerConfig) define(f *flagSet) {
+	f.Bool(&c.Auth, "auth", true, "require API keys; --auth=false lets every request in, for local development only")
+	f.String(&c.AdminKey, "admin-key", "", "admin key (nvk_<id>_<secret>) created when no key exists yet; empty: one is generated and printed once (prefer the environment variable)", nil)
+	f.String(&c.PublicURL, "public-url", "", "base URL clients reach the API at, for the image URLs it hands out (empty: the request's own host)", checkHTTPURL)
+	f.Duration(&c.RequestTimeout, "request-timeout", 10*time.Minute, "longest a synchronous inference call may take, queue wait included, before its job is canceled (504)")
+}
+
+// keyPrefix starts the Redis keys of API keys, rate limits and slots, as the broker's start
+// with its own prefix.
+const keyPrefix = "nv"
+
+// keyStore opens where API keys live: Redis when the broker is Redis, otherwise the SQLite file
+// keys.db in dataDir.
+func keyStore(ctx context.Context, b *openedBroker, dataDir string) (auth.Store, error) {
+	if b.rdb != nil {
+		return auth.NewRedisStore(b.rdb, keyPrefix), nil
+	}
+	s, err := auth.OpenSQLite(ctx, filepath.Join(dataDir, "keys.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open key store: %w", err)
+	}
+	return s, nil
+}
+
+// runAPI serves the HTTP API on addr over b until ctx ends. dataDir holds the key store when
+// the broker is the embedded one.
+func (m *Main) runAPI(ctx context.Context, addr string, cfg apiServerConfig, b *openedBroker, dataDir string, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hc := httpapi.Config{
+		Broker: b.Broker, Logger: logger, Registry: reg, Version: currentBuild(),
+		PublicURL: cfg.PublicURL, SyncTimeout: cfg.RequestTimeout, AuthDisabled: !cfg.Auth,
+		WorkerHandler: workerHTTPHandler(b, logger),
+	}
+	if !cfg.Auth {
+		logger.Warn("authentication is OFF (--auth=false): anyone who reaches this server can use and administer it; for local development only")
+	} else {
+		store, err := keyStore(ctx, b, dataDir)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		keys := auth.NewKeys(store, nil)
+		token, created, err := keys.Bootstrap(ctx, cfg.AdminKey)
+		if err != nil {
+			return err
+		}
+		if created {
+			logger.Info("created the bootstrap admin key", "key", keyID(token))
+			if cfg.AdminKey == "" {
+				// Printed once, on stderr and never in the logs: the store keeps only its hash.
+				fmt.Fprintf(m.Stderr, "neovratz: no API key existed, so an admin key was created; it is shown only this once:\n\n    %s\n\n", token)
+			}
+		}
+		hc.Keys = keys
+		if hc.URLKey, err = store.Secret(ctx, "image-urls"); err != nil {
+			return fmt.Errorf("url signing secret: %w", err)
+		}
+		if b.rdb != nil {
+			hc.Limiter, hc.Slots = auth.NewRedisLimiter(b.rdb, keyPrefix), auth.NewRedisSlots(b.rdb, keyPrefix)
+		} else {
+			hc.Limiter, hc.Slots = auth.NewMemoryLimiter(nil), auth.NewMemorySlots(nil)
+		}
+	}
+	api, err := httpapi.New(hc)
+	if err != nil {
+		return err
+	}
+	defer api.Close()
+	return serveHTTP(ctx, addr, api.Handler(), logger)
+}
+
+func keyID(token string) string {
+	id, _, err := auth.ParseToken(token)
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
+// workerHTTPHandler serves workers over HTTP under /v1/worker/.
+//
+// SEAM: internal/brokerhttp (the worker engineer's) provides brokerhttp.NewHandler(b, logger);
+// until it lands there is nothing to mount and workers reach the broker directly.
+func workerHTTPHandler(b *openedBroker, logger *slog.Logger) http.Handler { return nil }

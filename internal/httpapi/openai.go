@@ -94,11 +94,9 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) text(w http.ResponseWriter, r *http.Request, kind job.Kind, body []byte, tr inference.TextRequest,
 	stream bool, so *openai.StreamOptions, setup func(*textCall)) error {
 	sub := submission{kind: kind, model: tr.Model, input: body, priority: job.PriorityNormal}
-	var tc *textCall
-	// The call's job id is only known once it is enqueued: textCall is filled in then.
-	tc = &textCall{chat: kind == job.KindChat, n: tr.N, sent: make([]int, tr.N)}
+	tc := &textCall{chat: kind == job.KindChat, n: tr.N, sent: make([]int, tr.N), includeUsage: so != nil && so.IncludeUsage}
 	setup(tc)
-	tc.includeUsage = so != nil && so.IncludeUsage
+	// The response's id and creation time come from the job, known once it is enqueued.
 	sub.onEnqueued = func(j job.Job) {
 		base := newTextCall(kind == job.KindChat, j, tr.N)
 		tc.id, tc.model, tc.created = base.id, base.model, base.created

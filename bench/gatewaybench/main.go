@@ -1,0 +1,124 @@
+// Command gatewaybench measures the latency the neovratz gateway adds to an inference call: the
+// API (authentication, validation, the job, JSON encoding) plus the broker hop to a worker and
+// back, over calling the engine directly.
+//
+// The engine is a fixed-latency stand-in (it waits -engine-latency, then answers -tokens
+// tokens), served two ways:
+//
+//   - direct: an HTTP server that answers POST /v1/chat/completions by calling the engine and
+//     encoding the OpenAI response, as an upstream engine server would;
+//   - gateway: the neovratz API (internal/httpapi, with API keys on) over the embedded SQLite
+//     broker or Redis, and an in-process worker loop that reserves jobs, calls the same engine,
+//     writes one delta event and completes the job — the event traffic of a real worker whose
+//     deltas are merged while the broker is busy.
+//
+// Arrivals are open-loop: request i is due at start + i/rate whatever happened to the ones
+// before, and its latency counts from that due time, so a stalled server cannot hide its queue
+// (no coordinated omission). The client, the servers, the worker and Redis share the machine.
+//
+// Usage (from the bench/ module):
+//
+//	go run ./gatewaybench -redis-url redis://127.0.0.1:6379/0 [-rates 500,1000] [-duration 10s]
+//
+// The figures and the machine they come from are in docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	redisURL      string
+	modes         []string
+	rates         []int
+	duration      time.Duration
+	warmup        time.Duration
+	engineLatency time.Duration
+	tokens        int
+	reserveBatch  int
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	var o options
+	var modes, rates string
+	fs := flag.NewFlagSet("gatewaybench", flag.ContinueOnError)
+	fs.StringVar(&o.redisURL, "redis-url", os.Getenv("NEOVRATZ_TEST_REDIS_URL"), "Redis for the redis mode (default $NEOVRATZ_TEST_REDIS_URL)")
+	fs.StringVar(&modes, "modes", "embedded,redis", "gateway modes to measure: embedded (SQLite broker), redis")
+	fs.StringVar(&rates, "rates", "500,1000", "arrival rates, requests per second")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per run")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
+	fs.DurationVar(&o.engineLatency, "engine-latency", 5*time.Millisecond, "the engine's fixed latency per call")
+	fs.IntVar(&o.tokens, "tokens", 8, "tokens per answer")
+	fs.IntVar(&o.reserveBatch, "reserve-batch", 64, "jobs the worker reserves at once")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.modes = strings.Split(modes, ",")
+	for _, r := range strings.Split(rates, ",") {
+		n, err := strconv.Atoi(r)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad rate %q", r)
+		}
+		o.rates = append(o.rates, n)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng := engine{latency: o.engineLatency, tokens: o.tokens}
+
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(out, "engine latency %s, %d tokens, %s per run after %s warm-up\n\n", o.engineLatency, o.tokens, o.duration, o.warmup)
+	fmt.Fprintln(tw, "mode\trate/s\tsent\tok %\tp50\tp90\tp99\tadded p50\tadded p99\t")
+	for _, rate := range o.rates {
+		direct, err := startDirect(eng)
+		if err != nil {
+			return err
+		}
+		base := measure(ctx, direct.url, "", rate, o)
+		direct.close()
+		row(tw, "direct", rate, base, nil)
+		for _, mode := range o.modes {
+			gw, err := startGateway(ctx, mode, o, eng, logger)
+			if err != nil {
+				return fmt.Errorf("%s: %w", mode, err)
+			}
+			res := measure(ctx, gw.url, gw.token, rate, o)
+			gw.close()
+			row(tw, mode, rate, res, &base)
+		}
+		tw.Flush()
+	}
+	return tw.Flush()
+}
+
+func row(tw io.Writer, mode string, rate int, r result, base *result) {
+	added50, added99 := "", ""
+	if base != nil {
+		added50 = fmtDur(r.p(50) - base.p(50))
+		added99 = fmtDur(r.p(99) - base.p(99))
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%s\t\n", mode, rate, r.sent, 100*float64(r.ok)/float64(max(r.sent, 1)),
+		fmtDur(r.p(50)), fmtDur(r.p(90)), fmtDur(r.p(99)), added50, added99)
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000)
+}

@@ -82,7 +82,9 @@ type inputError struct{ msg string }
 
 func (e *inputError) Error() string { return e.msg }
 
-func badInput(format string, args ...any) error { return &inputError{msg: fmt.Sprintf(format, args...)} }
+func badInput(format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...)}
+}
 
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)

@@ -34,9 +34,9 @@ func report(w io.Writer, o options, args []string, m machine, subjects []subject
 	fmt.Fprintln(w, "| run | broker | jobs/s | pickup p50 | p99 | max | samples | Redis round trips/job | bench CPU | Redis CPU |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, r := range results {
-		fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %s | %d | %s | %.2f | %s |\n",
+		fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %s | %d | %s | %s | %s |\n",
 			r.run, r.subject, r.jobsPerSec, latencyCell(r, 50), latencyCell(r, 99), latencyCell(r, 100), len(r.latency),
-			optional(r.roundTrips, "%.2f"), r.benchCPU, optional(r.redisCPU, "%.2f"))
+			optional(r.roundTrips, "%.2f"), cpuCell(r.benchCPU, r.jobsPerSec), cpuCell(r.redisCPU, r.jobsPerSec))
 	}
 	fmt.Fprintln(w)
 
@@ -67,12 +67,12 @@ func report(w io.Writer, o options, args []string, m machine, subjects []subject
 			}
 			return fmtDur(d)
 		}
-		line += fmt.Sprintf(" %s | %s | %s | %s | %.2f | %s |", lat(s.p50), lat(s.p99), lat(s.max),
-			optional(s.roundTrips, "%.2f"), s.benchCPU, optional(s.redisCPU, "%.2f"))
+		line += fmt.Sprintf(" %s | %s | %s | %s | %s | %s |", lat(s.p50), lat(s.p99), lat(s.max),
+			optional(s.roundTrips, "%.2f"), cpuCell(s.benchCPU, s.jobsPerSec), cpuCell(s.redisCPU, s.jobsPerSec))
 		fmt.Fprintln(w, line)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "bench CPU and Redis CPU: CPU seconds per wall-clock second during the throughput measurement (1.00 = one core busy).")
+	fmt.Fprintln(w, "bench CPU and Redis CPU: cores busy during the throughput measurement (CPU seconds per wall-clock second; 1.00 = one core), and in brackets CPU time per job.")
 	fmt.Fprintln(w)
 
 	targets(w, o, sums, refs)
@@ -170,6 +170,14 @@ func latencyCell(r result, q float64) string {
 		return "–"
 	}
 	return fmtDur(r.p(q))
+}
+
+// cpuCell shows cores busy and, in brackets, CPU time per job; a dash when it does not apply.
+func cpuCell(cores, jobsPerSec float64) string {
+	if cores < 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f (%.0f µs)", cores, cores/jobsPerSec*1e6)
 }
 
 // optional formats v, or a dash for a negative v (a figure that does not apply).

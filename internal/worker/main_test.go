@@ -38,8 +38,8 @@ func TestMain(m *testing.M) {
 // childSpec is what a worker process is told through its environment.
 type childSpec struct {
 	id, redisURL, prefix, model string
-	slots, tokens             int
-	tokenTime, lease, drain   time.Duration
+	slots, tokens               int
+	tokenTime, lease, drain     time.Duration
 }
 
 func (c childSpec) env() []string {

@@ -13,8 +13,8 @@ import (
 
 // workerProcess is this test binary running as a worker (see TestMain).
 type workerProcess struct {
-	id   string
-	cmd  *exec.Cmd
+	id    string
+	cmd   *exec.Cmd
 	ready chan struct{} // closed when it has registered (and so handles SIGTERM)
 	done  chan struct{} // closed when its output ended and it exited
 	err   error         // how it exited

@@ -67,7 +67,7 @@ func TestAdmin(t *testing.T) {
 		})
 
 		t.Run("queues and dead letters", func(t *testing.T) {
-			if r, b := e.do(t, "POST", "/v1/jobs", e.admin, `{"kind":"chat","input":{"model":"fail","messages":[{"role":"user","content":"x"}]}}`); r.StatusCode != 202 && r.StatusCode != 503 {
+			if r, b := e.do(t, "POST", "/v1/jobs", e.admin, `{"kind":"chat","input":{"model":"fail","max_tokens":2,"messages":[{"role":"user","content":"x"}]}}`); r.StatusCode != 202 && r.StatusCode != 503 {
 				t.Fatalf("submit: %d %s", r.StatusCode, b)
 			}
 			var dead []job.Job

@@ -264,8 +264,14 @@ func (s *Server) ownJob(r *http.Request) (job.Job, error) {
 }
 
 // seenEnd does what the API owes a job whose end it saw: its key's concurrent-job slot is free.
-func (s *Server) seenEnd(j job.Job) {
+// The requester's key is used when it owns the job; an admin looking at another key's job costs
+// a lookup of that key.
+func (s *Server) seenEnd(r *http.Request, j job.Job) {
 	if !j.Status.Terminal() || s.cfg.Keys == nil {
+		return
+	}
+	if k := keyOf(r); k.ID == j.Owner {
+		s.releaseSlot(k, j.ID)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -285,7 +291,7 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	if j.Status == job.StatusQueued {
 		v.QueuePosition = s.queuePosition(r.Context(), j)
 	} else {
-		s.seenEnd(j)
+		s.seenEnd(r, j)
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
@@ -364,7 +370,7 @@ func (s *Server) cancelJobHandler(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	s.seenEnd(c)
+	s.seenEnd(r, c)
 	writeJSON(w, http.StatusOK, s.renderJob(c, s.baseURL(r)))
 	return nil
 }
@@ -434,7 +440,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.seenEnd(fin)
+	s.seenEnd(r, fin)
 	b, err := json.Marshal(s.renderJob(fin, s.baseURL(r)))
 	if err != nil {
 		return err

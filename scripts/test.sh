@@ -113,7 +113,7 @@ failed=0
 step() {
 	local name=$1
 	shift
-	log "$name: $*"
+	log "$name"
 	if "$@"; then
 		results+=("ok      $name")
 	else
@@ -122,15 +122,28 @@ step() {
 	fi
 }
 
+test_log="$redis_dir/go-test.log"
+go_test() {
+	# -race needs cgo (the race runtime is C); the product itself is built with CGO_ENABLED=0
+	# below, and the tests that build the binary build it that way too.
+	local cmd=(go test -race -count=1 ${test_flags[@]+"${test_flags[@]}"} "${packages[@]}")
+	log "CGO_ENABLED=1 ${cmd[*]}"
+	CGO_ENABLED=1 "${cmd[@]}" 2>&1 | tee "$test_log"
+}
+
 step "go vet" go vet "${packages[@]}"
-# -race needs cgo (the race runtime is C); the product itself is built with CGO_ENABLED=0 below.
-step "go test -race" env CGO_ENABLED=1 go test -race -count=1 ${test_flags[@]+"${test_flags[@]}"} "${packages[@]}"
+step "go test -race" go_test
 step "static build (CGO_ENABLED=0)" env CGO_ENABLED=0 go build ./...
 
 printf '\n==> summary\n' >&2
 for r in "${results[@]}"; do
 	printf '    %s\n' "$r" >&2
 done
+# The packages that failed, from go test's own "FAIL <package>" lines.
+if [ -f "$test_log" ] && grep -Eq '^FAIL[[:space:]]+[^[:space:]]' "$test_log"; then
+	printf '    failed packages:\n' >&2
+	grep -E '^FAIL[[:space:]]+[^[:space:]]' "$test_log" | awk '{print "      " $2}' | sort -u >&2
+fi
 if [ "$failed" -ne 0 ]; then
 	printf '==> FAILED\n' >&2
 	exit 1

@@ -5,33 +5,18 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/neovratz/neovratz/internal/engine/sim"
 	"github.com/neovratz/neovratz/internal/inference"
+	"github.com/neovratz/neovratz/internal/job"
 	"github.com/neovratz/neovratz/internal/openai"
 )
 
-// engine is the fixed-latency stand-in for an inference engine.
-type engine struct {
-	latency time.Duration
-	tokens  int
-}
-
-// generate waits the engine's latency and returns its answer.
-func (e engine) generate(ctx context.Context) (inference.TextResult, error) {
-	t := time.NewTimer(e.latency)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return inference.TextResult{}, ctx.Err()
-	case <-t.C:
-	}
-	text := strings.TrimSpace(strings.Repeat("tok ", e.tokens))
-	return inference.TextResult{
-		Choices: []inference.TextChoice{{Text: text, FinishReason: openai.FinishStop}},
-		Usage:   openai.Usage{PromptTokens: 5, CompletionTokens: e.tokens, TotalTokens: 5 + e.tokens},
-	}, nil
+// newEngine is the sim engine (internal/engine/sim) with a fixed latency: it waits latency
+// before the first token and streams the rest at once.
+func newEngine(latency time.Duration, tokens int) *sim.Engine {
+	return sim.New(sim.Config{TimeToFirstToken: latency, Tokens: tokens})
 }
 
 // server is an HTTP server on 127.0.0.1:0.
@@ -39,11 +24,15 @@ type server struct {
 	url   string
 	token string
 	close func()
+	// commands, when set, reads how many commands the Redis has processed so far.
+	commands func() int64
+	// jobs, when set, lists the jobs the gateway ran.
+	jobs func() []job.Job
 }
 
 // startDirect serves the engine as an upstream engine server would: decode the request, call
 // the engine, encode the OpenAI response.
-func startDirect(e engine) (*server, error) {
+func startDirect(e *sim.Engine) (*server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
 		var req openai.ChatCompletionRequest
@@ -51,11 +40,12 @@ func startDirect(e engine) (*server, error) {
 			http.Error(w, err.Error(), 400)
 			return
 		}
-		if _, err := inference.FromChat(&req); err != nil {
+		tr, err := inference.FromChat(&req)
+		if err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
-		res, err := e.generate(r.Context())
+		res, err := e.GenerateText(r.Context(), tr, func(inference.TextDelta) error { return nil })
 		if err != nil {
 			return
 		}

@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,19 +17,22 @@ import (
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/broker/redisbroker"
 	"github.com/neovratz/neovratz/internal/broker/sqlitebroker"
+	"github.com/neovratz/neovratz/internal/engine/sim"
 	"github.com/neovratz/neovratz/internal/httpapi"
-	"github.com/neovratz/neovratz/internal/inference"
+	"github.com/neovratz/neovratz/internal/job"
+	"github.com/neovratz/neovratz/internal/worker"
 )
 
 const model = "bench"
 
 // startGateway starts the API over the broker of mode with a worker serving the engine.
-func startGateway(ctx context.Context, mode string, o options, e engine, logger *slog.Logger) (*server, error) {
+func startGateway(ctx context.Context, mode string, o options, e *sim.Engine, logger *slog.Logger) (*server, error) {
 	var b broker.Broker
 	var store auth.Store
 	var lim auth.Limiter
 	var slots auth.Slots
 	var cleanup []func()
+	var commands func() int64
 	switch mode {
 	case "embedded":
 		dir, err := os.MkdirTemp("", "gatewaybench")
@@ -63,6 +67,7 @@ func startGateway(ctx context.Context, mode string, o options, e engine, logger 
 			return nil, err
 		}
 		b = rb
+		commands = func() int64 { return totalCommands(rdb) }
 		store, lim, slots = auth.NewRedisStore(rdb, prefix), auth.NewRedisLimiter(rdb, prefix), auth.NewRedisSlots(rdb, prefix)
 	default:
 		return nil, fmt.Errorf("unknown mode %q", mode)
@@ -76,22 +81,28 @@ func startGateway(ctx context.Context, mode string, o options, e engine, logger 
 	if err != nil {
 		return nil, err
 	}
-	if err := b.RegisterWorker(ctx, broker.WorkerInfo{ID: "bench-worker", Models: []string{model}, Slots: 100000, StartedAt: time.Now(),
-		ModelInfo: []broker.ModelInfo{{Name: model, Kind: "text"}}}); err != nil {
+	w, err := worker.New(worker.Config{ID: "bench-worker", Models: []worker.Model{{Name: model, Kind: worker.KindText, Engine: "sim", Slots: o.slots}}},
+		b, map[string]worker.Engine{model: e}, logger, nil, nil)
+	if err != nil {
 		return nil, err
 	}
 	wctx, stopWorker := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		work(wctx, b, e, o.reserveBatch)
+		_ = w.Run(wctx)
 	}()
+	for ws, _ := b.Workers(ctx); len(ws) == 0; ws, _ = b.Workers(ctx) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	srv, err := listen(api.Handler())
 	if err != nil {
 		stopWorker()
 		return nil, err
 	}
 	srv.token = token
+	srv.commands = commands
+	srv.jobs = func() []job.Job { return listJobs(b) }
 	inner := srv.close
 	srv.close = func() {
 		inner()
@@ -105,30 +116,6 @@ func startGateway(ctx context.Context, mode string, o options, e engine, logger 
 		}
 	}
 	return srv, nil
-}
-
-// work is the worker loop: reserve, run the engine, write one delta, complete.
-func work(ctx context.Context, b broker.Broker, e engine, batch int) {
-	for ctx.Err() == nil {
-		leases, err := b.Reserve(ctx, "bench-worker", []string{model}, batch)
-		if err != nil {
-			continue
-		}
-		for _, l := range leases {
-			go func() {
-				res, err := e.generate(ctx)
-				if err != nil {
-					return
-				}
-				d, _ := json.Marshal(inference.TextDelta{Text: res.Choices[0].Text})
-				if _, err := b.AppendEvent(ctx, l, broker.Event{Type: broker.EventDelta, Data: d}); err != nil {
-					return
-				}
-				r, _ := json.Marshal(res)
-				_ = b.Complete(ctx, l, r)
-			}()
-		}
-	}
 }
 
 func deletePrefix(rdb *redis.Client, prefix string) {
@@ -146,5 +133,37 @@ func deletePrefix(rdb *redis.Client, prefix string) {
 		if len(batch) > 0 {
 			rdb.Unlink(ctx, batch...)
 		}
+	}
+}
+
+// totalCommands reads total_commands_processed from INFO stats.
+func totalCommands(rdb *redis.Client) int64 {
+	info, err := rdb.Info(context.Background(), "stats").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// listJobs returns every job of the run (newest first).
+func listJobs(b broker.Broker) []job.Job {
+	var all []job.Job
+	cursor := ""
+	for {
+		jobs, next, err := b.List(context.Background(), broker.ListFilter{Limit: 1000, Cursor: cursor})
+		if err != nil {
+			return all
+		}
+		all = append(all, jobs...)
+		if next == "" {
+			return all
+		}
+		cursor = next
 	}
 }

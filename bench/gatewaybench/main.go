@@ -2,15 +2,14 @@
 // API (authentication, validation, the job, JSON encoding) plus the broker hop to a worker and
 // back, over calling the engine directly.
 //
-// The engine is a fixed-latency stand-in (it waits -engine-latency, then answers -tokens
-// tokens), served two ways:
+// The engine is the sim engine with a fixed latency (it waits -engine-latency, then streams
+// -tokens tokens at once), served two ways:
 //
 //   - direct: an HTTP server that answers POST /v1/chat/completions by calling the engine and
 //     encoding the OpenAI response, as an upstream engine server would;
 //   - gateway: the neovratz API (internal/httpapi, with API keys on) over the embedded SQLite
-//     broker or Redis, and an in-process worker loop that reserves jobs, calls the same engine,
-//     writes one delta event and completes the job — the event traffic of a real worker whose
-//     deltas are merged while the broker is busy.
+//     broker or Redis, and the real worker (internal/worker) running the same engine in-process:
+//     it reserves the job, writes its deltas to the job's event log and completes it.
 //
 // Arrivals are open-loop: request i is due at start + i/rate whatever happened to the ones
 // before, and its latency counts from that due time, so a stalled server cannot hide its queue
@@ -31,10 +30,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/neovratz/neovratz/internal/job"
 )
 
 func main() {
@@ -55,7 +57,7 @@ type options struct {
 	warmup        time.Duration
 	engineLatency time.Duration
 	tokens        int
-	reserveBatch  int
+	slots         int
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -69,7 +71,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each run")
 	fs.DurationVar(&o.engineLatency, "engine-latency", 5*time.Millisecond, "the engine's fixed latency per call")
 	fs.IntVar(&o.tokens, "tokens", 8, "tokens per answer")
-	fs.IntVar(&o.reserveBatch, "reserve-batch", 64, "jobs the worker reserves at once")
+	fs.IntVar(&o.slots, "slots", 256, "the worker's slots (jobs it runs at once)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,11 +84,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		o.rates = append(o.rates, n)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := engine{latency: o.engineLatency, tokens: o.tokens}
+	eng := newEngine(o.engineLatency, o.tokens)
 
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
+	var notes []string
 	fmt.Fprintf(out, "engine latency %s, %d tokens, %s per run after %s warm-up\n\n", o.engineLatency, o.tokens, o.duration, o.warmup)
-	fmt.Fprintln(tw, "mode\trate/s\tsent\tok %\tp50\tp90\tp99\tadded p50\tadded p99\t")
+	fmt.Fprintln(tw, "mode\trate/s\tsent\tok %\tp50\tp90\tp99\tadded p50\tadded p99\tredis cmds/req\t")
 	for _, rate := range o.rates {
 		direct, err := startDirect(eng)
 		if err != nil {
@@ -94,29 +97,71 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		base := measure(ctx, direct.url, "", rate, o)
 		direct.close()
-		row(tw, "direct", rate, base, nil)
+		row(tw, "direct", rate, base, nil, 0)
 		for _, mode := range o.modes {
 			gw, err := startGateway(ctx, mode, o, eng, logger)
 			if err != nil {
 				return fmt.Errorf("%s: %w", mode, err)
 			}
+			var before int64
+			if gw.commands != nil {
+				before = gw.commands()
+			}
 			res := measure(ctx, gw.url, gw.token, rate, o)
+			perReq := 0.0
+			if gw.commands != nil {
+				// Counted over warm-up and run together, and including the test's own INFO.
+				total := int(o.warmup.Seconds()*float64(rate)) + res.sent
+				perReq = float64(gw.commands()-before) / float64(total)
+			}
+			notes = append(notes, breakdown(mode, rate, gw.jobs(), res, o.engineLatency))
 			gw.close()
-			row(tw, mode, rate, res, &base)
+			row(tw, mode, rate, res, &base, perReq)
 		}
 		tw.Flush()
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nwhere a gateway call's time goes (p50 of the jobs' own timestamps):\n%s", strings.Join(notes, ""))
+	return nil
 }
 
-func row(tw io.Writer, mode string, rate int, r result, base *result) {
-	added50, added99 := "", ""
+// breakdown splits a gateway run's median call into the broker's timestamps: enqueue to start
+// (pickup), start to finish less the engine (the worker's writes), and the rest (the API before
+// the enqueue and after the finish, the HTTP client and server).
+func breakdown(mode string, rate int, jobs []job.Job, r result, engine time.Duration) string {
+	var pickup, hold []time.Duration
+	for _, j := range jobs {
+		if j.StartedAt.IsZero() || j.FinishedAt.IsZero() {
+			continue
+		}
+		pickup = append(pickup, j.StartedAt.Sub(j.CreatedAt))
+		hold = append(hold, j.FinishedAt.Sub(j.StartedAt)-engine)
+	}
+	med := func(d []time.Duration) time.Duration {
+		if len(d) == 0 {
+			return 0
+		}
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	p, h := med(pickup), med(hold)
+	return fmt.Sprintf("  %-8s %5d/s: pickup %s, worker writes %s, API and HTTP %s (of p50 %s less the engine's %s)\n",
+		mode, rate, fmtDur(p), fmtDur(h), fmtDur(r.p(50)-engine-p-h), fmtDur(r.p(50)), engine)
+}
+
+func row(tw io.Writer, mode string, rate int, r result, base *result, cmds float64) {
+	added50, added99, perReq := "", "", ""
+	if cmds > 0 {
+		perReq = fmt.Sprintf("%.1f", cmds)
+	}
 	if base != nil {
 		added50 = fmtDur(r.p(50) - base.p(50))
 		added99 = fmtDur(r.p(99) - base.p(99))
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%s\t\n", mode, rate, r.sent, 100*float64(r.ok)/float64(max(r.sent, 1)),
-		fmtDur(r.p(50)), fmtDur(r.p(90)), fmtDur(r.p(99)), added50, added99)
+	fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", mode, rate, r.sent, 100*float64(r.ok)/float64(max(r.sent, 1)),
+		fmtDur(r.p(50)), fmtDur(r.p(90)), fmtDur(r.p(99)), added50, added99, perReq)
 }
 
 func fmtDur(d time.Duration) string {

@@ -30,6 +30,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,6 +59,7 @@ type options struct {
 	engineLatency time.Duration
 	tokens        int
 	slots         int
+	cpuProfile    string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -72,6 +74,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&o.engineLatency, "engine-latency", 5*time.Millisecond, "the engine's fixed latency per call")
 	fs.IntVar(&o.tokens, "tokens", 8, "tokens per answer")
 	fs.IntVar(&o.slots, "slots", 256, "the worker's slots (jobs it runs at once)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,6 +85,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("bad rate %q", r)
 		}
 		o.rates = append(o.rates, n)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng := newEngine(o.engineLatency, o.tokens)

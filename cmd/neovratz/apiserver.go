@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/neovratz/neovratz/internal/auth"
+	"github.com/neovratz/neovratz/internal/brokerhttp"
 	"github.com/neovratz/neovratz/internal/httpapi"
 )
 
@@ -103,8 +104,8 @@ func keyID(token string) string {
 	return id
 }
 
-// workerHTTPHandler serves workers over HTTP under /v1/worker/.
-//
-// SEAM: internal/brokerhttp (the worker engineer's) provides brokerhttp.NewHandler(b, logger);
-// until it lands there is nothing to mount and workers reach the broker directly.
-func workerHTTPHandler(b *openedBroker, logger *slog.Logger) http.Handler { return nil }
+// workerHTTPHandler serves workers over HTTP under /v1/worker/ (the API puts it behind a key
+// with the worker scope).
+func workerHTTPHandler(b *openedBroker, logger *slog.Logger) http.Handler {
+	return brokerhttp.NewHandler(b.Broker, logger)
+}

@@ -52,6 +52,17 @@ type flagSet struct {
 	// failed records the last value a flag refused, so every layer reports it the same way
 	// (the flag package formats its own errors with %v, which loses the details).
 	failed *valueError
+	// sections are top-level keys of the config file that are not flags: the command reads
+	// them itself (the worker's models list), so the flag layer skips them.
+	sections map[string]bool
+}
+
+// Section declares a top-level key of the config file that the command reads itself.
+func (f *flagSet) Section(name string) {
+	if f.sections == nil {
+		f.sections = map[string]bool{}
+	}
+	f.sections[name] = true
 }
 
 func newFlagSet(name, synopsis, about string) *flagSet {
@@ -230,7 +241,14 @@ func (f *flagSet) parse(args []string, getenv func(string) string) error {
 	// that neither the command line nor the environment set.
 	err := ff.Parse(f.fs, []string{},
 		ff.WithConfigFileFlag("config"),
-		ff.WithConfigFileParser(yamlParser),
+		ff.WithConfigFileParser(func(r io.Reader, set func(name, value string) error) error {
+			return yamlParser(r, func(name, value string) error {
+				if top, _, _ := strings.Cut(name, "."); f.sections[top] {
+					return nil
+				}
+				return set(name, value)
+			})
+		}),
 	)
 	switch {
 	case err == nil:

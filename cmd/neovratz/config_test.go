@@ -187,6 +187,8 @@ var layerValues = map[string][3]string{
 	"admin-key":       {"nvk_file_0123456789abcdef", "nvk_env_0123456789abcdef", "nvk_flag_0123456789abcdef"},
 	"public-url":      {"https://file.example", "https://env.example", "https://flag.example"},
 	"request-timeout": {"1m", "2m", "3m"},
+	"id":              {"file-worker", "env-worker", "flag-worker"},
+	"hardware":        {"1x file GPU", "1x env GPU", "1x flag GPU"},
 }
 
 // flagSets returns the flag set of every command that has flags.
@@ -249,7 +251,7 @@ func TestEveryFlagEveryLayer(t *testing.T) {
 }
 
 func TestConfigFlagFromEnv(t *testing.T) {
-	path := writeConfig(t, "api: http://from-file\ntoken: secret\n")
+	path := writeConfig(t, "api: http://from-file\ntoken: secret\nmodels: [{name: m, kind: text, slots: 1, engine: sim}]\n")
 	cfg, err := (&workerCommand{m: &Main{Getenv: env{"NEOVRATZ_CONFIG": path}.get}}).parse(nil)
 	if err != nil {
 		t.Fatalf("parse: %v", err)
@@ -401,10 +403,10 @@ func TestTopLevel(t *testing.T) {
 	}
 }
 
-func TestWorkerNotImplemented(t *testing.T) {
+func TestWorkerWithoutModels(t *testing.T) {
 	code, stdout, stderr := run(t, env{"NEOVRATZ_REDIS_URL": "redis://127.0.0.1:6379/0"}, "worker")
-	if code != exitError || stdout != "" || !strings.Contains(stderr, "not implemented") {
-		t.Errorf("got exit %d, stdout %q, stderr %q; want 1 and a not-implemented message", code, stdout, stderr)
+	if code != exitUsage || stdout != "" || !strings.Contains(stderr, "no models") {
+		t.Errorf("got exit %d, stdout %q, stderr %q; want 2 and a message about models", code, stdout, stderr)
 	}
 }
 

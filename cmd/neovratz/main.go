@@ -70,7 +70,7 @@ func (m *Main) commands() []struct {
 	}{
 		{"serve", "run everything in one process on the embedded broker (or Redis)", &serveCommand{m: m}},
 		{"api", "run the API service against Redis", &apiCommand{m: m}},
-		{"worker", "run a GPU worker (not implemented yet)", &workerCommand{m: m}},
+		{"worker", "run a GPU worker: pull jobs from Redis or a remote API, run them on engines", &workerCommand{m: m}},
 		{"keys", "create, list and revoke API keys", &keysCommand{m: m}},
 		{"version", "print the version", &versionCommand{m: m}},
 		{"help", "show help for a command", &helpCommand{m: m}},

@@ -16,6 +16,9 @@ type serveConfig struct {
 	Log       logConfig
 	Broker    brokerConfig
 	API       apiServerConfig
+	// Models is the models section of the --config file: when present, a worker inside this
+	// process serves them.
+	Models []modelConfig
 }
 
 // serveCommand runs the API, the broker and (later) a worker in one process.
@@ -26,11 +29,13 @@ func (c *serveCommand) flags(cfg *serveConfig) *flagSet {
 Runs neovratz in one process: the HTTP server and the broker — the embedded SQLite broker in
 <data-dir>/broker.db, or Redis when --redis-url is given. No other service is needed.
 
-API keys live in <data-dir>/keys.db (in Redis with --redis-url). The built-in worker comes in a
-later release: until then, run workers with 'neovratz worker'.
+API keys live in <data-dir>/keys.db (in Redis with --redis-url). When the --config file has a
+"models" section (the same as 'neovratz worker' reads), a worker in this process serves those
+models; without one, run workers with 'neovratz worker'.
 `)
 	var config string
 	f.Config(&config)
+	f.Section("models")
 	f.String(&cfg.Addr, "addr", "127.0.0.1:8080", "address the HTTP server listens on (port 0 picks a free port)", checkAddr)
 	f.String(&cfg.DataDir, "data-dir", "~/.neovratz", "directory for the embedded broker's database and other state", nil)
 	f.String(&cfg.ModelsDir, "models-dir", "", "directory of model files", nil)
@@ -45,7 +50,8 @@ later release: until then, run workers with 'neovratz worker'.
 // validated serveConfig.
 func (c *serveCommand) parse(args []string) (serveConfig, error) {
 	var cfg serveConfig
-	if err := c.flags(&cfg).parse(args, c.m.getenv); err != nil {
+	f := c.flags(&cfg)
+	if err := f.parse(args, c.m.getenv); err != nil {
 		return cfg, err
 	}
 	var err error
@@ -62,6 +68,9 @@ func (c *serveCommand) parse(args []string) (serveConfig, error) {
 	}
 	if cfg.Broker.RedisURL == "" {
 		cfg.Broker.SQLitePath = filepath.Join(cfg.DataDir, "broker.db")
+	}
+	if cfg.Models, err = readModels(f.configFile()); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

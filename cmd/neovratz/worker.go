@@ -2,9 +2,24 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/neovratz/neovratz/internal/broker"
+	"github.com/neovratz/neovratz/internal/broker/redisbroker"
+	"github.com/neovratz/neovratz/internal/brokerhttp"
+	"github.com/neovratz/neovratz/internal/worker"
 )
 
 // workerConfig is the validated configuration of `neovratz worker`.
@@ -12,36 +27,59 @@ type workerConfig struct {
 	RedisURL     string // pull jobs from Redis directly, or
 	API          string // pull them from a remote API over HTTP
 	Token        string // worker token for API
+	ID           string
+	Hardware     string
 	DrainTimeout time.Duration
 	MetricsAddr  string
+	Lease        time.Duration // Redis only: as the API's --lease
+	Retention    time.Duration // Redis only: as the API's --retention
 	Log          logConfig
+	Models       []modelConfig // the config file's models section
 }
 
-// workerCommand will run a GPU worker. Only its configuration exists so far.
+// workerCommand runs a GPU worker.
 type workerCommand struct{ m *Main }
 
 func (c *workerCommand) flags(cfg *workerConfig) *flagSet {
-	f := newFlagSet("worker", "(--redis-url URL | --api URL --token TOKEN) [flags]", `
+	f := newFlagSet("worker", "--config FILE (--redis-url URL | --api URL --token TOKEN) [flags]", `
 Runs a worker: it pulls jobs for the models it serves, either from Redis (--redis-url) or from a
 remote API with a worker token (--api and --token, for a worker that cannot reach Redis), runs
-them on its engines and streams the results back.
+them on its engines and streams the results back. SIGTERM or SIGINT drains it: no new jobs,
+running jobs get --drain-timeout to finish, the rest go back to the queue; a second signal exits
+at once.
 
-Not implemented yet: the command checks its configuration and exits with status 1.
+The models it serves are the "models" section of the --config file:
+
+  models:
+    - name: llama-3.1-8b          # the model name clients ask for
+      kind: text                  # text, image or embedding
+      slots: 8                    # jobs it runs at once
+      limits: {max-tokens: 4096, max-context: 8192}
+      engine: openai              # openai (any OpenAI-compatible server) or sim (load tests)
+      openai: {base-url: "http://127.0.0.1:8000/v1", model: meta-llama/Llama-3.1-8B-Instruct}
 `)
 	var config string
 	f.Config(&config)
+	f.Section("models")
 	f.String(&cfg.RedisURL, "redis-url", "", "Redis URL (redis://host:6379/0) to pull jobs from", checkRedisURL)
 	f.String(&cfg.API, "api", "", "base URL of a neovratz API to pull jobs from over HTTP, instead of Redis", checkHTTPURL)
 	f.String(&cfg.Token, "token", "", "worker token for --api (prefer the environment variable to the command line)", nil)
+	f.String(&cfg.ID, "id", "", "this worker's id, unique among workers", nil)
+	f.showDefault("id", "<hostname>-<random>")
+	f.String(&cfg.Hardware, "hardware", "", "hardware summary shown in the worker registry", nil)
+	f.showDefault("hardware", "CPU count and platform")
 	f.Duration(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, how long running jobs may finish before they are handed back")
-	f.String(&cfg.MetricsAddr, "metrics-addr", "", "address to serve /metrics on (empty: no metrics server)", checkOptionalAddr)
+	f.String(&cfg.MetricsAddr, "metrics-addr", "", "address to serve /metrics and /healthz on (empty: no metrics server)", checkOptionalAddr)
+	f.Duration(&cfg.Lease, "lease", 30*time.Second, "with --redis-url: how long a job is held between lease extensions; use the API's --lease")
+	f.Duration(&cfg.Retention, "retention", 24*time.Hour, "with --redis-url: how long finished jobs are kept; use the API's --retention")
 	cfg.Log.define(f)
 	return f
 }
 
 func (c *workerCommand) parse(args []string) (workerConfig, error) {
 	var cfg workerConfig
-	if err := c.flags(&cfg).parse(args, c.m.getenv); err != nil {
+	f := c.flags(&cfg)
+	if err := f.parse(args, c.m.getenv); err != nil {
 		return cfg, err
 	}
 	switch {
@@ -54,14 +92,107 @@ func (c *workerCommand) parse(args []string) (workerConfig, error) {
 	case cfg.API == "" && cfg.Token != "":
 		return cfg, usageErrorf("--token is only used with --api")
 	}
+	models, err := readModels(f.configFile())
+	if err != nil {
+		return cfg, err
+	}
+	if len(models) == 0 {
+		return cfg, usageErrorf("no models to serve: list them in the models section of the --config file")
+	}
+	cfg.Models = models
+	if cfg.ID == "" {
+		cfg.ID = newWorkerID()
+	}
+	if cfg.Hardware == "" {
+		cfg.Hardware = fmt.Sprintf("%d CPUs, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	}
 	return cfg, nil
 }
 
 func (c *workerCommand) Usage(w io.Writer) { c.flags(&workerConfig{}).Usage(w) }
 
 func (c *workerCommand) Run(ctx context.Context, args []string) error {
-	if _, err := c.parse(args); err != nil {
+	cfg, err := c.parse(args)
+	if err != nil {
 		return err
 	}
-	return errors.New("worker engines are not implemented yet")
+	logger := cfg.Log.newLogger(c.m.Stdout)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	engines, err := buildEngines(cfg.Models, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := engines.Close(); err != nil {
+			logger.Error("stop engines", "err", err)
+		}
+	}()
+
+	b, closeBroker, err := workerBroker(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeBroker()
+	host, _ := os.Hostname()
+	w, err := worker.New(worker.Config{ID: cfg.ID, Hostname: host, Version: version, Hardware: cfg.Hardware,
+		MetricsAddr: advertised(cfg.MetricsAddr, host), Models: engines.models, DrainTimeout: cfg.DrainTimeout},
+		b, engines.engines, logger, reg, nil)
+	if err != nil {
+		return err
+	}
+	logger.Info("starting", "command", "worker", "version", version, "id", cfg.ID, "models", len(engines.models))
+
+	// The metrics server outlives the drain, so the drain can be watched.
+	mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	metricsDone := make(chan error, 1)
+	if cfg.MetricsAddr != "" {
+		go func() { metricsDone <- serveHTTP(mctx, cfg.MetricsAddr, w.Handler(), logger) }()
+	} else {
+		metricsDone <- nil
+	}
+	err = w.Run(ctx)
+	stopMetrics()
+	if merr := <-metricsDone; err == nil && merr != nil {
+		err = merr
+	}
+	return err
+}
+
+// newWorkerID is the default worker id: the host name and a random suffix, so that two workers
+// on one host never share an id.
+func newWorkerID() string {
+	host, _ := os.Hostname()
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%s", host, hex.EncodeToString(b[:]))
+}
+
+// workerBroker connects to where jobs come from: Redis, or a remote API over HTTP.
+func workerBroker(ctx context.Context, cfg workerConfig, logger *slog.Logger) (worker.Broker, func(), error) {
+	if cfg.API != "" {
+		return brokerhttp.NewClient(cfg.API, cfg.Token, nil), func() {}, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL) // validated with the flag
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis url: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	b, err := redisbroker.New(ctx, rdb, redisbroker.Options{Config: broker.Config{Lease: cfg.Lease, Retention: cfg.Retention}, Logger: logger})
+	if err != nil {
+		rdb.Close()
+		// The URL may hold a password: name only the address.
+		return nil, nil, fmt.Errorf("open redis broker at %s: %w", opts.Addr, err)
+	}
+	return b, func() { b.Close(); rdb.Close() }, nil
+}
+
+// advertised is the metrics address other hosts reach: a listen address without a host gets
+// this host's name.
+func advertised(addr, host string) string {
+	h, port, err := net.SplitHostPort(addr)
+	if err != nil || (h != "" && h != "0.0.0.0" && h != "::") {
+		return addr
+	}
+	return net.JoinHostPort(host, port)
 }

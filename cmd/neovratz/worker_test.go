@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseModels(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want string // "" = valid
+	}{
+		{"valid", `models:
+  - {name: a, kind: text, slots: 2, engine: sim, sim: {tokens: 3, inter-token-latency: 10ms}, limits: {max-tokens: 9}}
+  - {name: b, kind: embedding, slots: 1, engine: openai, openai: {base-url: "http://127.0.0.1:8000/v1"}}`, ""},
+		{"flags only", "redis-url: redis://x:1/0\n", ""},
+		{"unknown key", "models: [{name: a, kind: text, slots: 1, engine: sim, gpus: 2}]", `unknown key gpus`},
+		{"unknown engine key", "models: [{name: a, kind: text, slots: 1, engine: sim, sim: {speed: 2}}]", `unknown key speed`},
+		{"bad duration", "models: [{name: a, kind: text, slots: 1, engine: sim, sim: {time-to-first-token: soon}}]", `"soon" is not a duration`},
+		{"no name", "models: [{kind: text, slots: 1, engine: sim}]", "models[0]: name: is required"},
+		{"bad kind", "models: [{name: a, kind: audio, slots: 1, engine: sim}]", "models[0] (a): kind: must be text, image or embedding"},
+		{"no slots", "models: [{name: a, kind: text, engine: sim}]", "models[0] (a): slots: must be at least 1"},
+		{"no engine", "models: [{name: a, kind: text, slots: 1}]", "models[0] (a): engine: is required"},
+		{"unknown engine", "models: [{name: a, kind: text, slots: 1, engine: magic}]", `engine: must be openai or sim (got "magic")`},
+		{"settings of another engine", "models: [{name: a, kind: text, slots: 1, engine: sim, openai: {base-url: 'http://x'}}]", `openai: is set but the engine is "sim"`},
+		{"openai without url", "models: [{name: a, kind: text, slots: 1, engine: openai}]", "openai.base-url: is required"},
+		{"openai bad url", "models: [{name: a, kind: text, slots: 1, engine: openai, openai: {base-url: 'x:80'}}]", "openai.base-url: want an http"},
+		{"negative limit", "models: [{name: a, kind: text, slots: 1, engine: sim, limits: {max-tokens: -1}}]", "limits: must not be negative"},
+		{"twice", "models: [{name: a, kind: text, slots: 1, engine: sim}, {name: a, kind: text, slots: 1, engine: sim}]", `models[1].name: "a" is listed twice`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseModels([]byte(tc.yaml))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("parse: %v, want no error", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("parse: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestWorkerUsageErrors: a bad models section stops the command with status 2 and the key.
+func TestWorkerUsageErrors(t *testing.T) {
+	path := writeConfig(t, "redis-url: redis://127.0.0.1:1/0\nmodels: [{name: a, kind: text, slots: 1, engine: sim, colour: red}]\n")
+	code, _, stderr := run(t, env{}, "worker", "--config", path)
+	if code != exitUsage || !strings.Contains(stderr, "unknown key colour") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the key", code, stderr)
+	}
+}
+
+// TestServeAndRemoteWorker runs `neovratz serve` with a models section (its built-in worker) and
+// a `neovratz worker` that pulls from it over HTTP, and answers a chat request on each.
+func TestServeAndRemoteWorker(t *testing.T) {
+	dir := t.TempDir()
+	serveConfig := filepath.Join(dir, "serve.yaml")
+	workerConfig := filepath.Join(dir, "worker.yaml")
+	write := func(path, s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(serveConfig, "models: [{name: local-sim, kind: text, slots: 2, engine: sim, sim: {tokens: 5}}]\n")
+	write(workerConfig, "models: [{name: remote-sim, kind: text, slots: 2, engine: sim, sim: {tokens: 3}}]\n")
+	srv := start(t, env{}, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--auth=false", "--config", serveConfig)
+	base := "http://" + srv.addr
+	wrk := start(t, env{"NEOVRATZ_TOKEN": "unused-with-auth-off"}, "worker", "--config", workerConfig, "--api", base,
+		"--metrics-addr", "127.0.0.1:0", "--drain-timeout", "5s")
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, body := get(t, base+"/v1/models")
+		if strings.Contains(body, "remote-sim") && strings.Contains(body, "local-sim") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/v1/models never listed both models: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for model, tokens := range map[string]int{"local-sim": 5, "remote-sim": 3} {
+		body := `{"model":"` + model + `","messages":[{"role":"user","content":"hello"}]}`
+		resp, err := http.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Choices []struct{ Message struct{ Content string } }
+			Usage   struct {
+				CompletionTokens int `json:"completion_tokens"`
+			}
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || len(out.Choices) != 1 || out.Choices[0].Message.Content == "" || out.Usage.CompletionTokens != tokens {
+			t.Errorf("%s: status %d, %+v, %v; want an answer of %d tokens", model, resp.StatusCode, out, err, tokens)
+		}
+	}
+	// The worker's own endpoints.
+	code, _ := get(t, "http://"+wrk.addr+"/healthz")
+	_, metrics := get(t, "http://"+wrk.addr+"/metrics")
+	if code != 200 || !strings.Contains(metrics, `neovratz_worker_jobs_total{model="remote-sim",outcome="succeeded"} 1`) {
+		t.Errorf("worker /healthz %d, /metrics lacks the job: %s", code, metrics)
+	}
+	if code := wrk.stop(t); code != 0 {
+		t.Errorf("worker exit %d after SIGTERM, want 0; logs %s", code, wrk.logs)
+	}
+	if code := srv.stop(t); code != 0 {
+		t.Errorf("serve exit %d, want 0", code)
+	}
+	if !strings.Contains(wrk.logs.String(), `"msg":"worker stopped"`) {
+		t.Errorf("worker did not drain and stop: %s", wrk.logs)
+	}
+}

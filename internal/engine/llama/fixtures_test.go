@@ -1,0 +1,41 @@
+package llama
+
+import (
+	"flag"
+	"path/filepath"
+	"testing"
+
+	"github.com/neovratz/neovratz/internal/engine/llama/llamatest"
+	"github.com/neovratz/neovratz/internal/gguf"
+)
+
+// fixturesDir makes TestWriteFixtures write the golden fixture models, for running the
+// llama-oracle on them (see testdata/README.md).
+var fixturesDir = flag.String("fixtures", "", "write the golden fixture models to this directory")
+
+// goldenFixture is a fixture model whose llama.cpp outputs are in testdata/golden/NAME.json.
+type goldenFixture struct {
+	name string
+	spec llamatest.Spec
+}
+
+func goldenFixtures() []goldenFixture {
+	var fs []goldenFixture
+	for _, arch := range []string{"llama", "qwen2", "qwen3"} {
+		for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16} {
+			fs = append(fs, goldenFixture{name: arch + "-" + typ.String(), spec: llamatest.Small(arch, typ)})
+		}
+	}
+	return fs
+}
+
+func TestWriteFixtures(t *testing.T) {
+	if *fixturesDir == "" {
+		t.Skip("set -fixtures DIR to write the fixture models")
+	}
+	for _, f := range goldenFixtures() {
+		if err := llamatest.Write(filepath.Join(*fixturesDir, f.name+".gguf"), f.spec, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,369 @@
+package llama
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/neovratz/neovratz/internal/gguf"
+)
+
+// ErrContextFull is returned when a sequence would grow past its context size.
+var ErrContextFull = errors.New("context full")
+
+// Step is one sequence's share of a forward pass: the tokens that follow what its cache holds.
+type Step struct {
+	Cache  *KVCache
+	Tokens []int32
+	// Logits, when not nil, receives the logits (Vocab floats) of the token after the last one.
+	Logits []float32
+}
+
+// Runner runs forward passes of a model on a pool of goroutines, reusing its buffers from one
+// pass to the next. A Runner is not safe for concurrent use; the sequences of one Runner
+// advance together by putting their Steps in one Forward call.
+type Runner struct {
+	m      *Model
+	pool   *pool
+	maxCtx int
+
+	// Per-pass buffers, grown to the largest batch seen.
+	tokens int
+	x, xn  []float32 // residual stream and its normalized copy, tokens × Embd
+	q      []float32 // tokens × qDim
+	k, v   []float32 // tokens × kvDim
+	att    []float32 // attention output, tokens × qDim
+	gate   []float32 // tokens × FF
+	up     []float32
+	out    []float32 // projection output, tokens × Embd
+	logits []float32 // rows that want logits × Vocab
+	round  []float32 // activations rounded to a weight's vec-dot type
+	rowSeq []int
+	rowPos []int
+	cs     []float32 // RoPE cos/sin
+}
+
+// NewRunner returns a Runner using threads goroutines (0: one per CPU) for sequences of at
+// most maxCtx positions.
+func (m *Model) NewRunner(threads, maxCtx int) *Runner {
+	p := m.Params
+	widest := max(p.Embd, p.FF, p.qDim())
+	// Scratch per goroutine: a decoded weight row, or attention scores plus a rounded query.
+	scratch := max(widest, maxCtx, 2*p.HeadDimK)
+	return &Runner{m: m, pool: newPool(threads, scratch), maxCtx: maxCtx, cs: make([]float32, p.Rot)}
+}
+
+// Threads returns the number of goroutines the Runner computes with.
+func (r *Runner) Threads() int { return r.pool.threads }
+
+func (r *Runner) grow(n int) {
+	if n <= r.tokens {
+		return
+	}
+	p := r.m.Params
+	r.tokens = n
+	r.x = make([]float32, n*p.Embd)
+	r.xn = make([]float32, n*p.Embd)
+	r.q = make([]float32, n*p.qDim())
+	r.k = make([]float32, n*p.kvDim())
+	r.v = make([]float32, n*p.kvDim())
+	r.att = make([]float32, n*p.qDim())
+	r.gate = make([]float32, n*p.FF)
+	r.up = make([]float32, n*p.FF)
+	r.out = make([]float32, n*p.Embd)
+	r.round = make([]float32, n*max(p.Embd, p.FF, p.qDim()))
+	r.rowSeq = make([]int, n)
+	r.rowPos = make([]int, n)
+}
+
+// Forward runs the tokens of every step through the model, appending their keys and values
+// to each step's cache and filling the logits asked for. On an error (a token out of range,
+// a cache that would overflow) no cache changes.
+func (r *Runner) Forward(steps []Step) error {
+	p := r.m.Params
+	n := 0
+	for i, s := range steps {
+		if s.Cache == nil || len(s.Tokens) == 0 {
+			return fmt.Errorf("step %d: no cache or no tokens", i)
+		}
+		if s.Cache.ctx > r.maxCtx {
+			return fmt.Errorf("step %d: cache context %d exceeds the runner's %d", i, s.Cache.ctx, r.maxCtx)
+		}
+		if s.Logits != nil && len(s.Logits) != p.Vocab {
+			return fmt.Errorf("step %d: logits buffer holds %d floats, want %d", i, len(s.Logits), p.Vocab)
+		}
+		for _, t := range s.Tokens {
+			if t < 0 || int(t) >= p.Vocab {
+				return fmt.Errorf("step %d: token %d is outside the vocabulary of %d", i, t, p.Vocab)
+			}
+		}
+		if s.Cache.n+len(s.Tokens) > s.Cache.ctx {
+			return fmt.Errorf("%w: %d positions do not fit in a context of %d", ErrContextFull, s.Cache.n+len(s.Tokens), s.Cache.ctx)
+		}
+		n += len(s.Tokens)
+	}
+	for _, s := range steps {
+		if err := s.Cache.reserve(len(s.Tokens)); err != nil {
+			return err
+		}
+	}
+	r.grow(n)
+	E := p.Embd
+	t := 0
+	for i, s := range steps {
+		for j, tok := range s.Tokens {
+			r.rowSeq[t], r.rowPos[t] = i, s.Cache.n+j
+			r.m.embd.decodeRow(int(tok), r.x[t*E:(t+1)*E])
+			t++
+		}
+	}
+	for l := range r.m.layers {
+		r.layer(l, steps, n)
+	}
+	for _, s := range steps {
+		s.Cache.n += len(s.Tokens)
+	}
+
+	// Logits only for the rows that want them: the output matrix is the largest of all.
+	rows := 0
+	t = 0
+	for _, s := range steps {
+		t += len(s.Tokens)
+		if s.Logits != nil {
+			rmsNorm(r.xn[rows*E:(rows+1)*E], r.x[(t-1)*E:t*E], r.m.norm, p.NormEps)
+			rows++
+		}
+	}
+	if rows == 0 {
+		return nil
+	}
+	if len(r.logits) < rows*p.Vocab {
+		r.logits = make([]float32, rows*p.Vocab)
+	}
+	r.mul(r.m.output, r.logits, r.xn[:rows*E], rows)
+	rows = 0
+	for _, s := range steps {
+		if s.Logits != nil {
+			copy(s.Logits, r.logits[rows*p.Vocab:(rows+1)*p.Vocab])
+			rows++
+		}
+	}
+	return nil
+}
+
+// mul multiplies the n activation rows in x by w, first rounding them to the precision ggml
+// would convert them to for w's type.
+func (r *Runner) mul(w *matrix, out, x []float32, n int) {
+	if vecDotType(w.typ) != gguf.TypeF32 {
+		buf := r.round[:len(x)]
+		copy(buf, x)
+		roundActivations(w.typ, buf)
+		x = buf
+	}
+	w.mul(r.pool, out, x, n)
+}
+
+func (r *Runner) layer(li int, steps []Step, n int) {
+	p := r.m.Params
+	l := &r.m.layers[li]
+	E, qd, kvd, hd := p.Embd, p.qDim(), p.kvDim(), p.HeadDimK
+
+	for t := range n {
+		rmsNorm(r.xn[t*E:(t+1)*E], r.x[t*E:(t+1)*E], l.attnNorm, p.NormEps)
+	}
+	xn := r.xn[:n*E]
+	r.mul(l.wq, r.q, xn, n)
+	r.mul(l.wk, r.k, xn, n)
+	r.mul(l.wv, r.v, xn, n)
+	for t := range n {
+		q, k, v := r.q[t*qd:(t+1)*qd], r.k[t*kvd:(t+1)*kvd], r.v[t*kvd:(t+1)*kvd]
+		addBias(q, l.bq)
+		addBias(k, l.bk)
+		addBias(v, l.bv)
+		if l.qNorm != nil {
+			for h := range p.Heads {
+				rmsNorm(q[h*hd:(h+1)*hd], q[h*hd:(h+1)*hd], l.qNorm, p.NormEps)
+			}
+			for h := range p.KVHeads {
+				rmsNorm(k[h*hd:(h+1)*hd], k[h*hd:(h+1)*hd], l.kNorm, p.NormEps)
+			}
+		}
+		p.rope(q, p.Heads, hd, r.rowPos[t], r.m.ropeFreqs, r.cs)
+		p.rope(k, p.KVHeads, hd, r.rowPos[t], r.m.ropeFreqs, r.cs)
+		steps[r.rowSeq[t]].Cache.store(li, r.rowPos[t], k, v)
+	}
+	r.attention(li, steps, n)
+	r.mul(l.wo, r.out, r.att[:n*qd], n)
+	for t := range n {
+		o := r.out[t*E : (t+1)*E]
+		addBias(o, l.bo)
+		x := r.x[t*E : (t+1)*E]
+		for i := range x {
+			x[i] += o[i]
+		}
+		rmsNorm(r.xn[t*E:(t+1)*E], x, l.ffnNorm, p.NormEps)
+	}
+	F := p.FF
+	r.mul(l.gate, r.gate, xn, n)
+	r.mul(l.up, r.up, xn, n)
+	for t := range n {
+		g, u := r.gate[t*F:(t+1)*F], r.up[t*F:(t+1)*F]
+		addBias(g, l.gateB)
+		addBias(u, l.upB)
+		for i := range g {
+			g[i] = silu(g[i]) * u[i]
+		}
+	}
+	r.mul(l.down, r.out, r.gate[:n*F], n)
+	for t := range n {
+		o := r.out[t*E : (t+1)*E]
+		addBias(o, l.downB)
+		x := r.x[t*E : (t+1)*E]
+		for i := range x {
+			x[i] += o[i]
+		}
+	}
+}
+
+// attention computes softmax(q·K/√d)·V for every row and head against the row's sequence's
+// cache up to the row's position (causal). It follows ggml's CPU flash attention, which
+// llama.cpp uses by default: batches of fewer than faTile rows (every decode step) take the
+// vector path, which rounds the query to F16 and accumulates the weighted values in F16 with
+// an online softmax; larger batches take the tiled path, all in F32.
+func (r *Runner) attention(li int, steps []Step, n int) {
+	p := r.m.Params
+	hd, qd := p.HeadDimK, p.qDim()
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	tiled := n >= faTile
+	r.pool.run(n*p.Heads, 1, func(lo, hi int, scratch []float32) {
+		for item := lo; item < hi; item++ {
+			t, h := item/p.Heads, item%p.Heads
+			c := steps[r.rowSeq[t]].Cache
+			q := r.q[t*qd+h*hd : t*qd+(h+1)*hd]
+			out := r.att[t*qd+h*hd : t*qd+(h+1)*hd]
+			if tiled {
+				attendF32(out, q, c, li, h/(p.Heads/p.KVHeads), r.rowPos[t], scale, scratch)
+			} else {
+				attendF16(out, q, c, li, h/(p.Heads/p.KVHeads), r.rowPos[t], scale, scratch)
+			}
+		}
+	})
+}
+
+// faTile is GGML_FA_TILE_Q: from this many query rows on, ggml takes the tiled path.
+const faTile = 64
+
+// attendF32 is attention in F32 for one query head against kv head kvh up to position pos.
+func attendF32(out, q []float32, c *KVCache, li, kvh, pos int, scale float32, scratch []float32) {
+	hd, kvd := len(q), c.kvDim
+	scores := scratch[:pos+1]
+	keys, vals := c.k[li], c.v[li]
+	maxS := float32(math.Inf(-1))
+	for j := range scores {
+		s := dotF16(q, keys[j*kvd+kvh*hd:j*kvd+(kvh+1)*hd]) * scale
+		scores[j] = s
+		maxS = max(maxS, s)
+	}
+	var sum float32
+	for j, s := range scores {
+		e := float32(math.Exp(float64(s - maxS)))
+		scores[j] = e
+		sum += e
+	}
+	clear(out)
+	for j, w := range scores {
+		vj := vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
+		for i := range out {
+			out[i] += w * f16ToF32[vj[i]]
+		}
+	}
+	inv := 1 / sum
+	for i := range out {
+		out[i] *= inv
+	}
+}
+
+// attendF16 is ggml's vector flash attention for one query head: the query rounded to F16,
+// an online softmax, and the weighted sum of values kept in F16 (rounded after every update,
+// as ggml_vec_mad_f16 and ggml_vec_scale_f16 do).
+func attendF16(out, q []float32, c *KVCache, li, kvh, pos int, scale float32, scratch []float32) {
+	hd, kvd := len(q), c.kvDim
+	qh := scratch[:hd]
+	acc := scratch[hd : 2*hd] // F16 values held as float32
+	for i, v := range q {
+		qh[i] = f16ToF32[gguf.Float32ToF16(v)]
+	}
+	clear(acc)
+	keys, vals := c.k[li], c.v[li]
+	var sum float32
+	m := float32(math.Inf(-1))
+	for j := 0; j <= pos; j++ {
+		s := dotF16(qh, keys[j*kvd+kvh*hd:j*kvd+(kvh+1)*hd]) * scale
+		ms, vs := float32(1), float32(1)
+		if s > m {
+			ms = float32(math.Exp(float64(m - s)))
+			m = s
+			for i := range acc {
+				acc[i] = roundF16(acc[i] * ms)
+			}
+		} else {
+			vs = float32(math.Exp(float64(s - m)))
+		}
+		vj := vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
+		for i := range acc {
+			acc[i] = roundF16(acc[i] + f16ToF32[vj[i]]*vs)
+		}
+		sum = sum*ms + vs
+	}
+	inv := 1 / sum
+	for i := range out {
+		out[i] = acc[i] * inv
+	}
+}
+
+func roundF16(x float32) float32 { return f16ToF32[gguf.Float32ToF16(x)] }
+
+// dotF16 is the dot product of a float32 vector with a vector of halves.
+func dotF16(a []float32, b []uint16) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * f16ToF32[b[i]]
+		s1 += a[i+1] * f16ToF32[b[i+1]]
+		s2 += a[i+2] * f16ToF32[b[i+2]]
+		s3 += a[i+3] * f16ToF32[b[i+3]]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * f16ToF32[b[i]]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// rmsNorm writes x / sqrt(mean(x²) + eps) * w to dst (which may be x). As in ggml the sum of
+// squares is taken in float64 and the scale applied in float32.
+func rmsNorm(dst, x, w []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v) * float64(v)
+	}
+	mean := float32(sum / float64(len(x)))
+	scale := 1 / float32(math.Sqrt(float64(mean+eps)))
+	w = w[:len(x)]
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = (v * scale) * w[i]
+	}
+}
+
+func addBias(x, b []float32) {
+	if b == nil {
+		return
+	}
+	b = b[:len(x)]
+	for i := range x {
+		x[i] += b[i]
+	}
+}
+
+func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }

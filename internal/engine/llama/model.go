@@ -27,13 +27,13 @@ type Model struct {
 }
 
 type layer struct {
-	attnNorm               []float32
-	wq, wk, wv, wo         *matrix
-	bq, bk, bv, bo         []float32 // biases: qwen2 has Q, K and V; llama may have any
-	qNorm, kNorm           []float32 // qwen3's per-head RMS norms of Q and K
-	ffnNorm                []float32
-	gate, up, down         *matrix
-	gateB, upB, downB    []float32
+	attnNorm          []float32
+	wq, wk, wv, wo    *matrix
+	bq, bk, bv, bo    []float32 // biases: qwen2 has Q, K and V; llama may have any
+	qNorm, kNorm      []float32 // qwen3's per-head RMS norms of Q and K
+	ffnNorm           []float32
+	gate, up, down    *matrix
+	gateB, upB, downB []float32
 }
 
 // Open maps the GGUF file at path and loads the model in it. Close releases the mapping.

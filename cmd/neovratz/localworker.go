@@ -19,6 +19,10 @@ func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, log
 	if err != nil {
 		return nil, err
 	}
+	if err := engines.waitReady(ctx, logger); err != nil {
+		engines.Close()
+		return nil, err
+	}
 	host, _ := os.Hostname()
 	// The local worker's metrics are not registered: serve's /metrics is the API's registry.
 	w, err := worker.New(worker.Config{ID: "local-" + newWorkerID(), Hostname: host, Version: version, Models: engines.models},

@@ -55,7 +55,7 @@ The models it serves are the "models" section of the --config file:
       kind: text                  # text, image or embedding
       slots: 8                    # jobs it runs at once
       limits: {max-tokens: 4096, max-context: 8192}
-      engine: openai              # openai (any OpenAI-compatible server) or sim (load tests)
+      engine: openai              # openai, image (A1111 or OpenAI images), process, sim
       openai: {base-url: "http://127.0.0.1:8000/v1", model: meta-llama/Llama-3.1-8B-Instruct}
 `)
 	var config string
@@ -129,6 +129,12 @@ func (c *workerCommand) Run(ctx context.Context, args []string) error {
 		}
 	}()
 
+	if err := engines.waitReady(ctx, logger); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
+		return err
+	}
 	b, closeBroker, err := workerBroker(ctx, cfg, logger)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/neovratz/neovratz/internal/engine/imageup"
 	"github.com/neovratz/neovratz/internal/engine/openaiup"
+	"github.com/neovratz/neovratz/internal/engine/process"
 	"github.com/neovratz/neovratz/internal/engine/sim"
 	"github.com/neovratz/neovratz/internal/worker"
 )
@@ -28,7 +31,7 @@ import (
 //	    kind: text                    # text, image or embedding
 //	    slots: 8                      # jobs at once
 //	    limits: {max-tokens: 4096, max-context: 8192}
-//	    engine: openai                # openai, sim (load tests only)
+//	    engine: openai                # openai, image, process, sim (load tests only)
 //	    openai:                       # the settings of the engine named above
 //	      base-url: http://127.0.0.1:8000/v1
 //	      model: meta-llama/Llama-3.1-8B-Instruct
@@ -43,8 +46,10 @@ type modelConfig struct {
 	Limits limitsConfig `yaml:"limits"`
 	Engine string       `yaml:"engine"`
 
-	OpenAI *openaiConfig `yaml:"openai"`
-	Sim    *simConfig    `yaml:"sim"`
+	OpenAI  *openaiConfig  `yaml:"openai"`
+	Image   *imageConfig   `yaml:"image"`
+	Process *processConfig `yaml:"process"`
+	Sim     *simConfig     `yaml:"sim"`
 }
 
 type limitsConfig struct {
@@ -60,6 +65,50 @@ type openaiConfig struct {
 	Model        string   `yaml:"model"`
 	HealthURL    string   `yaml:"health-url"`
 	StallTimeout duration `yaml:"stall-timeout"`
+}
+
+type imageConfig struct {
+	API              string   `yaml:"api"` // a1111 or openai
+	BaseURL          string   `yaml:"base-url"`
+	APIKey           string   `yaml:"api-key"`
+	Model            string   `yaml:"model"`
+	ProgressInterval duration `yaml:"progress-interval"`
+	Timeout          duration `yaml:"timeout"`
+}
+
+type processConfig struct {
+	Command      commandLine `yaml:"command"`
+	Model        string      `yaml:"model"` // substituted for {model}
+	Port         int         `yaml:"port"`
+	Dir          string      `yaml:"dir"`
+	Env          []string    `yaml:"env"`
+	HealthPath   string      `yaml:"health-path"`
+	StartTimeout duration    `yaml:"start-timeout"`
+	StopTimeout  duration    `yaml:"stop-timeout"`
+	ServedModel  string      `yaml:"served-model"` // the name requests use; default: the model's name
+	APIKey       string      `yaml:"api-key"`
+	StallTimeout duration    `yaml:"stall-timeout"`
+}
+
+// commandLine reads a command as one string (split like a shell would, without expansion) or
+// as a list of words.
+type commandLine []string
+
+func (c *commandLine) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		words, err := process.SplitCommand(n.Value)
+		if err != nil {
+			return fmt.Errorf("line %d: command: %v", n.Line, err)
+		}
+		*c = words
+		return nil
+	}
+	var words []string
+	if err := n.Decode(&words); err != nil {
+		return err
+	}
+	*c = words
+	return nil
 }
 
 type simConfig struct {
@@ -171,7 +220,7 @@ func (m modelConfig) check() error {
 	case m.Limits.MaxTokens < 0, m.Limits.MaxContext < 0, m.Limits.MaxImageSide < 0, m.Limits.MaxImageSteps < 0:
 		return keyError("limits", "must not be negative")
 	}
-	sections := map[string]bool{"openai": m.OpenAI != nil, "sim": m.Sim != nil}
+	sections := map[string]bool{"openai": m.OpenAI != nil, "image": m.Image != nil, "process": m.Process != nil, "sim": m.Sim != nil}
 	for name, set := range sections {
 		if set && name != m.Engine {
 			return keyError(name, "is set but the engine is %q", m.Engine)
@@ -188,20 +237,57 @@ func (m modelConfig) check() error {
 		if m.Kind == string(worker.KindImage) {
 			return keyError("engine", "openai serves text and embedding models")
 		}
+	case "image":
+		switch {
+		case m.Image == nil || m.Image.BaseURL == "":
+			return keyError("image.base-url", "is required for engine image")
+		case m.Image.API != imageup.APIA1111 && m.Image.API != imageup.APIOpenAI:
+			return keyError("image.api", "must be a1111 or openai (got %q)", m.Image.API)
+		case m.Kind != string(worker.KindImage):
+			return keyError("engine", "image serves image models")
+		}
+		if err := checkHTTPURL(m.Image.BaseURL); err != nil {
+			return keyError("image.base-url", "%v", err)
+		}
+	case "process":
+		switch {
+		case m.Process == nil || len(m.Process.Command) == 0:
+			return keyError("process.command", "is required for engine process")
+		case m.Process.Port < 0 || m.Process.Port > 65535:
+			return keyError("process.port", "must be a port number (0: a free one)")
+		case m.Kind == string(worker.KindImage):
+			return keyError("engine", "process serves text and embedding models (an OpenAI-compatible server)")
+		}
 	case "sim":
 	case "":
-		return keyError("engine", "is required (openai or sim)")
+		return keyError("engine", "is required (%s)", strings.Join(engineNames, ", "))
 	default:
-		return keyError("engine", "must be openai or sim (got %q)", m.Engine)
+		return keyError("engine", "must be one of %s (got %q)", strings.Join(engineNames, ", "), m.Engine)
 	}
 	return nil
 }
 
+// engineNames are the engines a model may name.
+var engineNames = []string{"openai", "image", "process", "sim"}
+
 // engineSet is the engines built from a models section.
 type engineSet struct {
-	models  []worker.Model
-	engines map[string]worker.Engine
-	closers []io.Closer
+	models   []worker.Model
+	engines  map[string]worker.Engine
+	closers  []io.Closer
+	starting []*process.Engine // managed servers that may still be loading
+}
+
+// waitReady waits until every managed server is healthy, so the worker takes no job it would
+// only hold while a model loads.
+func (s *engineSet) waitReady(ctx context.Context, logger *slog.Logger) error {
+	for _, p := range s.starting {
+		logger.Info("waiting for an engine process to become healthy", "port", p.Port())
+		if err := p.WaitReady(ctx); err != nil {
+			return fmt.Errorf("engine process: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close stops every engine that holds resources.
@@ -226,6 +312,31 @@ func buildEngines(models []modelConfig, logger *slog.Logger, reg prometheus.Regi
 				return nil, fmt.Errorf("model %s: %w", m.Name, err)
 			}
 			eng = e
+		case "image":
+			ic := m.Image
+			e, err := imageup.New(imageup.Config{API: ic.API, BaseURL: ic.BaseURL, APIKey: ic.APIKey, Model: ic.Model, Slots: m.Slots,
+				ProgressInterval: time.Duration(ic.ProgressInterval), Timeout: time.Duration(ic.Timeout)})
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			eng = e
+		case "process":
+			pc := m.Process
+			served := pc.ServedModel
+			if served == "" {
+				served = m.Name
+			}
+			e, err := process.Start(process.Config{Name: m.Name, Command: pc.Command, Model: pc.Model, Port: pc.Port, Dir: pc.Dir,
+				Env: pc.Env, HealthPath: pc.HealthPath, StartTimeout: time.Duration(pc.StartTimeout), StopTimeout: time.Duration(pc.StopTimeout),
+				Upstream: openaiup.Config{APIKey: pc.APIKey, Model: served, Slots: m.Slots, StallTimeout: time.Duration(pc.StallTimeout)},
+				Logger:   logger.With("model", m.Name), Registerer: reg})
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			eng = e
+			s.starting = append(s.starting, e)
 		case "sim":
 			var sc simConfig
 			if m.Sim != nil {

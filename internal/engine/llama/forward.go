@@ -234,14 +234,16 @@ func (r *Runner) attention(li int, steps []Step, n int) {
 	p := r.m.Params
 	hd, qd := p.HeadDimK, p.qDim()
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	tiled := n >= faTile
+	// llama.cpp decides per batch; deciding per sequence instead (by the rows it has in this
+	// pass, which for one sequence alone is the same thing) keeps a sequence's results
+	// independent of what else shares its batch.
 	r.pool.run(n*p.Heads, 1, func(lo, hi int, scratch []float32) {
 		for item := lo; item < hi; item++ {
 			t, h := item/p.Heads, item%p.Heads
 			c := steps[r.rowSeq[t]].Cache
 			q := r.q[t*qd+h*hd : t*qd+(h+1)*hd]
 			out := r.att[t*qd+h*hd : t*qd+(h+1)*hd]
-			if tiled {
+			if len(steps[r.rowSeq[t]].Tokens) >= faTile {
 				attendF32(out, q, c, li, h/(p.Heads/p.KVHeads), r.rowPos[t], scale, scratch)
 			} else {
 				attendF16(out, q, c, li, h/(p.Heads/p.KVHeads), r.rowPos[t], scale, scratch)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,28 +59,40 @@ var errNotSupported = errors.New("not supported by this GPU")
 // changes); both are bounded by the GPUs of the host.
 var (
 	gpuLabels   = []string{"gpu", "uuid"}
-	descGPUInfo = prometheus.NewDesc("neovratz_gpu_info",
-		"A GPU NVML sees on this host (always 1), with its product name.", []string{"gpu", "uuid", "name"}, nil)
-	descGPUUtil = prometheus.NewDesc("neovratz_gpu_utilization_ratio",
-		"Fraction of the last sample period (1/6 s to 1 s) in which a kernel ran on the GPU.", gpuLabels, nil)
-	descGPUMemUsed = prometheus.NewDesc("neovratz_gpu_memory_used_bytes",
-		"GPU memory allocated by all processes.", gpuLabels, nil)
-	descGPUMemTotal = prometheus.NewDesc("neovratz_gpu_memory_total_bytes",
-		"GPU memory installed.", gpuLabels, nil)
-	descGPUTemp = prometheus.NewDesc("neovratz_gpu_temperature_celsius",
-		"GPU die temperature.", gpuLabels, nil)
-	descGPUPower = prometheus.NewDesc("neovratz_gpu_power_watts",
-		"Power the GPU board draws.", gpuLabels, nil)
-	descGPUSMClock = prometheus.NewDesc("neovratz_gpu_sm_clock_hertz",
-		"Current clock of the GPU's streaming multiprocessors.", gpuLabels, nil)
-	descGPUXIDs = prometheus.NewDesc("neovratz_gpu_xid_errors_total",
-		"XID errors (GPU faults the driver reported) since this process started.", gpuLabels, nil)
-	descGPULastXID = prometheus.NewDesc("neovratz_gpu_last_xid",
-		"Code of the last XID error since this process started (0: none); see NVIDIA's XID catalogue.", gpuLabels, nil)
+	descGPUInfo = gpuDesc("neovratz_gpu_info",
+		"A GPU NVML sees on this host (always 1), with its product name.", []string{"gpu", "uuid", "name"})
+	descGPUUtil = gpuDesc("neovratz_gpu_utilization_ratio",
+		"Fraction of the last sample period (1/6 s to 1 s) in which a kernel ran on the GPU.", gpuLabels)
+	descGPUMemUsed = gpuDesc("neovratz_gpu_memory_used_bytes",
+		"GPU memory allocated by all processes.", gpuLabels)
+	descGPUMemTotal = gpuDesc("neovratz_gpu_memory_total_bytes",
+		"GPU memory installed.", gpuLabels)
+	descGPUTemp = gpuDesc("neovratz_gpu_temperature_celsius",
+		"GPU die temperature.", gpuLabels)
+	descGPUPower = gpuDesc("neovratz_gpu_power_watts",
+		"Power the GPU board draws.", gpuLabels)
+	descGPUSMClock = gpuDesc("neovratz_gpu_sm_clock_hertz",
+		"Current clock of the GPU's streaming multiprocessors.", gpuLabels)
+	descGPUXIDs = gpuDesc("neovratz_gpu_xid_errors_total",
+		"XID errors (GPU faults the driver reported) since this process started.", gpuLabels)
+	descGPULastXID = gpuDesc("neovratz_gpu_last_xid",
+		"Code of the last XID error since this process started (0: none); see NVIDIA's XID catalogue.", gpuLabels)
 
 	gpuDescs = []*prometheus.Desc{descGPUInfo, descGPUUtil, descGPUMemUsed, descGPUMemTotal, descGPUTemp,
 		descGPUPower, descGPUSMClock, descGPUXIDs, descGPULastXID}
 )
+
+// gpuMetricNames lists the names given to gpuDesc, in order.
+var gpuMetricNames []string
+
+func gpuDesc(name, help string, labels []string) *prometheus.Desc {
+	gpuMetricNames = append(gpuMetricNames, name)
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+// GPUMetricNames returns the names of the metrics a GPUCollector serves on a host with GPUs,
+// so that dashboards and alerts can be checked against them on machines without a GPU.
+func GPUMetricNames() []string { return slices.Clone(gpuMetricNames) }
 
 // gpu is a device the collector found at start, with its fixed labels.
 type gpu struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -311,5 +312,25 @@ func checkUnavailable(t *testing.T, c *GPUCollector, logs *bytes.Buffer, reason 
 	}
 	if n := strings.Count(logs.String(), "GPU telemetry unavailable"); n != 1 {
 		t.Errorf("unavailability logged %d times after scrapes, want once", n)
+	}
+}
+
+func TestGPUMetricNames(t *testing.T) {
+	c := newGPUCollector(&fakeLibrary{devs: []gpuDevice{h100("GPU-aaaa")}}, nil, nil)
+	defer c.Close()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, mf := range mfs {
+		got = append(got, mf.GetName())
+	}
+	want := GPUMetricNames()
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("collected %v, GPUMetricNames %v", got, want)
 	}
 }

@@ -10,8 +10,9 @@
 # packages; they replace ./... for go vet and go test. Every other argument is passed to go test
 # as it is. The static build always covers ./....
 #
-# It installs redis-server (and a C compiler, for the race detector) with apt-get when they are
-# missing, starts a private Redis on a free port for the tests and stops it on exit.
+# It installs redis-server, a C compiler (for the race detector) and promtool (Debian's
+# prometheus package, for the monitoring tests) with apt-get when they are missing, starts a
+# private Redis on a free port for the tests and stops it on exit.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -39,6 +40,8 @@ missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 # The race detector needs cgo, and cgo needs a C compiler.
 command -v "$(go env CC)" >/dev/null || missing+=(gcc)
+# promtool checks the monitoring bundle's Prometheus config and alert rules (go test ./monitoring).
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
 	command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them with"
 	sudo=()
@@ -46,8 +49,42 @@ if [ ${#missing[@]} -gt 0 ]; then
 		sudo=(sudo)
 	fi
 	log "installing ${missing[*]}"
-	${sudo[@]+"${sudo[@]}"} apt-get update
-	${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+	# The prometheus package (wanted only for promtool) and redis-server come with services. A
+	# policy-rc.d that refuses every start keeps them from starting during the install (Debian's
+	# container images have one already; invoke-rc.d and deb-systemd-invoke both obey it).
+	policy=/usr/sbin/policy-rc.d
+	added_policy=""
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\n# added by neovratz scripts/test.sh during apt-get install\nexit 101\n' |
+			${sudo[@]+"${sudo[@]}"} tee "$policy" >/dev/null
+		${sudo[@]+"${sudo[@]}"} chmod 755 "$policy"
+		added_policy=1
+	fi
+	# prometheus alone without its recommends, which add another service (node exporter).
+	plain=()
+	for p in "${missing[@]}"; do
+		[ "$p" = prometheus ] || plain+=("$p")
+	done
+	apt_install() { ${sudo[@]+"${sudo[@]}"} env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"; }
+	install_status=0
+	{
+		${sudo[@]+"${sudo[@]}"} apt-get update &&
+			{ [ ${#plain[@]} -eq 0 ] || apt_install "${plain[@]}"; } &&
+			{ [ ${#plain[@]} -eq ${#missing[@]} ] || apt_install --no-install-recommends prometheus; }
+	} || install_status=$?
+	if [ -n "$added_policy" ]; then
+		${sudo[@]+"${sudo[@]}"} rm -f "$policy"
+	fi
+	# On a machine that boots with systemd, keep the Prometheus service from starting at the
+	# next boot too: this script installed it for promtool alone.
+	case " ${missing[*]} " in
+	*" prometheus "*)
+		if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+			${sudo[@]+"${sudo[@]}"} systemctl disable prometheus.service >/dev/null 2>&1 || true
+		fi
+		;;
+	esac
+	[ "$install_status" -eq 0 ] || die "apt-get install ${missing[*]} failed"
 fi
 redis_server="$(command -v redis-server)"
 
@@ -134,6 +171,11 @@ go_test() {
 step "go vet" go vet "${packages[@]}"
 step "go test -race" go_test
 step "static build (CGO_ENABLED=0)" env CGO_ENABLED=0 go build ./...
+# GPU telemetry through NVML is built only with the nvml tag and cgo (see internal/telemetry):
+# vet it and run its tests (here without a GPU: the path without NVML) so that it keeps
+# compiling. go-nvml's C header warns about deprecated NVML calls; those warnings are noise.
+step "GPU telemetry (-tags nvml, CGO_ENABLED=1)" env CGO_ENABLED=1 CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations" \
+	go test -tags nvml -count=1 ./internal/telemetry/
 
 printf '\n==> summary\n' >&2
 for r in "${results[@]}"; do

@@ -26,6 +26,8 @@ type server struct {
 	close func()
 	// commands, when set, reads how many commands the Redis has processed so far.
 	commands func() int64
+	// redisCPU, when set, reads the CPU time the Redis server has used so far.
+	redisCPU func() time.Duration
 	// jobs, when set, lists the jobs the gateway ran.
 	jobs func() []job.Job
 }

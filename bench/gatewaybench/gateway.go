@@ -33,6 +33,7 @@ func startGateway(ctx context.Context, mode string, o options, e *sim.Engine, lo
 	var slots auth.Slots
 	var cleanup []func()
 	var commands func() int64
+	var serverCPU func() time.Duration
 	switch mode {
 	case "embedded":
 		dir, err := os.MkdirTemp("", "gatewaybench")
@@ -68,6 +69,7 @@ func startGateway(ctx context.Context, mode string, o options, e *sim.Engine, lo
 		}
 		b = rb
 		commands = func() int64 { return totalCommands(rdb) }
+		serverCPU = func() time.Duration { return redisCPU(rdb) }
 		store, lim, slots = auth.NewRedisStore(rdb, prefix), auth.NewRedisLimiter(rdb, prefix), auth.NewRedisSlots(rdb, prefix)
 	default:
 		return nil, fmt.Errorf("unknown mode %q", mode)
@@ -102,6 +104,7 @@ func startGateway(ctx context.Context, mode string, o options, e *sim.Engine, lo
 	}
 	srv.token = token
 	srv.commands = commands
+	srv.redisCPU = serverCPU
 	srv.jobs = func() []job.Job { return listJobs(b) }
 	inner := srv.close
 	srv.close = func() {
@@ -138,13 +141,23 @@ func deletePrefix(rdb *redis.Client, prefix string) {
 
 // totalCommands reads total_commands_processed from INFO stats.
 func totalCommands(rdb *redis.Client) int64 {
-	info, err := rdb.Info(context.Background(), "stats").Result()
+	return int64(infoField(rdb, "stats", "total_commands_processed"))
+}
+
+// redisCPU reads the CPU time the Redis server has used, from INFO cpu.
+func redisCPU(rdb *redis.Client) time.Duration {
+	s := infoField(rdb, "cpu", "used_cpu_sys") + infoField(rdb, "cpu", "used_cpu_user")
+	return time.Duration(s * float64(time.Second))
+}
+
+func infoField(rdb *redis.Client, section, field string) float64 {
+	info, err := rdb.Info(context.Background(), section).Result()
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			n, _ := strconv.ParseFloat(v, 64)
 			return n
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -101,7 +102,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	eng := newEngine(o.engineLatency, o.tokens)
 
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', tabwriter.AlignRight)
-	var notes []string
+	var notes, cpuNotes []string
 	fmt.Fprintf(out, "engine latency %s, %d tokens, %s per run after %s warm-up\n\n", o.engineLatency, o.tokens, o.duration, o.warmup)
 	fmt.Fprintln(tw, "mode\trate/s\tsent\tok %\tp50\tp90\tp99\tadded p50\tadded p99\tredis cmds/req\t")
 	for _, rate := range o.rates {
@@ -118,14 +119,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return fmt.Errorf("%s: %w", mode, err)
 			}
 			var before int64
+			var redisBefore time.Duration
 			if gw.commands != nil {
-				before = gw.commands()
+				before, redisBefore = gw.commands(), gw.redisCPU()
 			}
+			cpuBefore := processCPU()
 			res := measure(ctx, gw.url, gw.token, rate, o)
+			// CPU per request, over warm-up and run: this process (client, API, worker) and Redis.
+			total := int(o.warmup.Seconds()*float64(rate)) + res.sent
+			cpu := fmt.Sprintf("  %-8s %5d/s: CPU per request: this process (client, API, worker) %s", mode, rate, fmtDur((processCPU()-cpuBefore)/time.Duration(total)))
+			if gw.redisCPU != nil {
+				cpu += ", Redis " + fmtDur((gw.redisCPU()-redisBefore)/time.Duration(total))
+			}
+			cpuNotes = append(cpuNotes, cpu+"\n")
 			perReq := 0.0
 			if gw.commands != nil {
 				// Counted over warm-up and run together, and including the test's own INFO.
-				total := int(o.warmup.Seconds()*float64(rate)) + res.sent
 				perReq = float64(gw.commands()-before) / float64(total)
 			}
 			notes = append(notes, breakdown(mode, rate, gw.jobs(), res, o.engineLatency))
@@ -138,6 +147,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nwhere a gateway call's time goes (p50 of the jobs' own timestamps):\n%s", strings.Join(notes, ""))
+	fmt.Fprintf(out, "\n%s", strings.Join(cpuNotes, ""))
 	return nil
 }
 
@@ -180,4 +190,13 @@ func row(tw io.Writer, mode string, rate int, r result, base *result, cmds float
 
 func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000)
+}
+
+// processCPU is the CPU time this process has used (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -72,6 +72,8 @@ func (m *Main) commands() []struct {
 		{"api", "run the API service against Redis", &apiCommand{m: m}},
 		{"worker", "run a GPU worker: pull jobs from Redis or a remote API, run them on engines", &workerCommand{m: m}},
 		{"keys", "create, list and revoke API keys", &keysCommand{m: m}},
+		{"tokenize", "print the token ids of a text under a GGUF model's tokenizer", &tokenizeCommand{m: m}},
+		{"generate", "generate text from a prompt with the native engine and report its speed", &generateCommand{m: m}},
 		{"version", "print the version", &versionCommand{m: m}},
 		{"help", "show help for a command", &helpCommand{m: m}},
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/neovratz/neovratz/internal/engine/llama/sample"
 	"github.com/neovratz/neovratz/internal/inference"
 	"github.com/neovratz/neovratz/internal/openai"
-	"github.com/neovratz/neovratz/internal/tokenizer"
 )
 
 // Config configures an Engine.
@@ -42,11 +41,9 @@ var DefaultSampling = sample.Params{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP
 // sequences of all requests in flight advance together, one batched pass per token.
 type Engine struct {
 	m        *Model
-	tmpl     *chattemplate.Template
 	runner   *Runner
 	cfg      Config
 	ctx      int
-	addBOS   bool
 	sampling sample.Params
 
 	submit chan []*sequence
@@ -70,13 +67,10 @@ func NewEngine(m *Model, cfg Config) (*Engine, error) {
 	if cfg.Context > 0 && cfg.Context < ctx {
 		ctx = cfg.Context
 	}
-	tok := m.Tokenizer
-	tmpl, err := chattemplate.New(m.ChatTemplate, tokenText(tok, tok.BOS()), tokenText(tok, tok.EOS()))
-	if err != nil {
+	if _, err := m.template(); err != nil {
 		return nil, err
 	}
-	e := &Engine{m: m, tmpl: tmpl, runner: m.NewRunner(cfg.Threads, ctx), cfg: cfg, ctx: ctx,
-		addBOS: addsBOS(tok), sampling: DefaultSampling,
+	e := &Engine{m: m, runner: m.NewRunner(cfg.Threads, ctx), cfg: cfg, ctx: ctx, sampling: DefaultSampling,
 		submit: make(chan []*sequence), quit: make(chan struct{}), done: make(chan struct{})}
 	if cfg.Sampling != nil {
 		e.sampling = *cfg.Sampling
@@ -95,50 +89,25 @@ func (e *Engine) Close() error {
 // Context returns the most positions one sequence may hold.
 func (e *Engine) Context() int { return e.ctx }
 
-func tokenText(t *tokenizer.Tokenizer, id int32) string {
-	if id < 0 {
-		return ""
-	}
-	return t.TokenText(id)
-}
-
-// addsBOS reports whether the vocabulary asks for a BOS token before a text.
-func addsBOS(t *tokenizer.Tokenizer) bool {
-	ids := t.Encode("", tokenizer.EncodeOptions{AddSpecial: true})
-	return len(ids) > 0 && ids[0] == t.BOS() && t.BOS() >= 0
-}
-
 // ErrClosed is returned for requests to a closed engine.
 var ErrClosed = errors.New("llama engine closed")
 
 // Prompt returns the token ids a request's input becomes: for a chat, the chat template
-// rendered with the messages and tokenized with special tokens recognised; for a completion,
-// the prompt tokenized as llama-server does (special tokens recognised). Either way a BOS is
-// put first when the vocabulary asks for one and the text does not start with it.
+// rendered with the messages (Model.ChatPrompt); for a completion, the prompt tokenized as
+// llama-server does, with special tokens recognised (Model.Encode).
 func (e *Engine) Prompt(req inference.TextRequest) ([]int32, error) {
-	var text string
-	if req.Chat() {
-		msgs := make([]chattemplate.Message, len(req.Messages))
-		for i, m := range req.Messages {
-			msgs[i] = chattemplate.Message{Role: m.Role, Content: string(m.Content)}
-		}
-		s, err := e.tmpl.Render(msgs, true, nil)
-		if err != nil {
-			return nil, &inference.BadRequestError{Param: "messages", Reason: "the model's chat template cannot render them: " + err.Error()}
-		}
-		text = s
-	} else {
-		text = req.Prompt
+	if !req.Chat() {
+		return e.m.Encode(req.Prompt, true), nil
 	}
-	return e.tokenize(text, true), nil
-}
-
-func (e *Engine) tokenize(text string, special bool) []int32 {
-	ids := e.m.Tokenizer.Encode(text, tokenizer.EncodeOptions{ParseSpecial: special})
-	if e.addBOS && (len(ids) == 0 || ids[0] != e.m.Tokenizer.BOS()) {
-		ids = append([]int32{e.m.Tokenizer.BOS()}, ids...)
+	msgs := make([]chattemplate.Message, len(req.Messages))
+	for i, m := range req.Messages {
+		msgs[i] = chattemplate.Message{Role: m.Role, Content: string(m.Content)}
 	}
-	return ids
+	ids, err := e.m.ChatPrompt(msgs)
+	if err != nil {
+		return nil, &inference.BadRequestError{Param: "messages", Reason: "the model's chat template cannot render them: " + err.Error()}
+	}
+	return ids, nil
 }
 
 // samplerParams merges a request's sampling fields over the engine's defaults.

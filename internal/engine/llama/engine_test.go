@@ -109,7 +109,7 @@ func TestEngineMatchesRunner(t *testing.T) {
 	e := newEngine(t, m, Config{BatchTokens: 24, Sequences: 3})
 	want := make([]string, len(prompts))
 	for i, p := range prompts {
-		ids := e.tokenize(p, true)
+		ids := m.Encode(p, true)
 		want[i] = sanitize(m.Tokenizer.Decode(greedyRef(t, m, ids, n)))
 	}
 	var wg sync.WaitGroup
@@ -229,7 +229,7 @@ func TestEngineRefusesLongPrompt(t *testing.T) {
 	}
 	// A prompt that fits generates until the context is full.
 	res, _ := collect(t, e, inference.TextRequest{Prompt: "the dog", N: 1, Sampling: openai.Sampling{Temperature: ptr(0.0)}})
-	prompt := e.tokenize("the dog", true)
+	prompt := m.Encode("the dog", true)
 	if got := res.Usage.CompletionTokens; res.Choices[0].FinishReason == openai.FinishLength && got != 32-len(prompt) {
 		t.Errorf("generated %d tokens in a context of 32 after a prompt of %d", got, len(prompt))
 	}

@@ -24,6 +24,8 @@ type Model struct {
 	layers []layer
 	// ropeFreqs are llama 3's per-dimension frequency divisors (rope_freqs.weight), nil if absent.
 	ropeFreqs []float32
+
+	templateState
 }
 
 type layer struct {

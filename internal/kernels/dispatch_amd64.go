@@ -1,0 +1,112 @@
+//go:build amd64
+
+package kernels
+
+import (
+	"unsafe"
+
+	"github.com/neovratz/neovratz/internal/gguf"
+	"golang.org/x/sys/cpu"
+)
+
+// The assembly kernels want AVX2 (integer lanes), FMA and F16C (half
+// scales); every x86-64 CPU since Haswell and Zen 1 has all three.
+var simdAvailable = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+
+const simdName = "avx2"
+
+// Implemented in dot_amd64.s. The quant kernels take whole blocks, nb ≥ 1.
+
+//go:noescape
+func dotF32AVX2(x, y *float32, n int) float32
+
+//go:noescape
+func axpyF32AVX2(a float32, x, y *float32, n int)
+
+//go:noescape
+func dotF16AVX2(x, y *byte, n int) float32
+
+//go:noescape
+func dotQ8_0AVX2(w, a *byte, nb int) float32
+
+//go:noescape
+func dotQ4_0AVX2(w, a *byte, nb int) float32
+
+//go:noescape
+func dotQ4_1AVX2(w, a *byte, nb int) float32
+
+//go:noescape
+func dotQ5_0AVX2(w, a *byte, nb int) float32
+
+//go:noescape
+func dotQ5_1AVX2(w, a *byte, nb int) float32
+
+//go:noescape
+func dotQ4KAVX2(w, a *byte, nb int) float32
+
+//go:noescape
+func dotQ5KAVX2(w, a *byte, nb int) float32
+
+//go:noescape
+func dotQ6KAVX2(w, a *byte, nb int) float32
+
+// blockDot adapts an assembly kernel over blocks of bs elements to dotFunc.
+// The exported callers have checked the lengths; an empty product is 0.
+func blockDot(kernel func(w, a *byte, nb int) float32, bs int) dotFunc {
+	return func(n int, w, a []byte) float32 {
+		if n == 0 {
+			return 0
+		}
+		return kernel(&w[0], &a[0], n/bs)
+	}
+}
+
+func installSIMD(k *kernelTable) {
+	k[gguf.TypeF32].dot = dotF32RowAVX2
+	k[gguf.TypeF16].dot = dotF16RowAVX2
+	k[gguf.TypeQ8_0].dot = blockDot(dotQ8_0AVX2, qk)
+	k[gguf.TypeQ4_0].dot = blockDot(dotQ4_0AVX2, qk)
+	k[gguf.TypeQ4_1].dot = blockDot(dotQ4_1AVX2, qk)
+	k[gguf.TypeQ5_0].dot = blockDot(dotQ5_0AVX2, qk)
+	k[gguf.TypeQ5_1].dot = blockDot(dotQ5_1AVX2, qk)
+	k[gguf.TypeQ4_K].dot = blockDot(dotQ4KAVX2, qkK)
+	k[gguf.TypeQ5_K].dot = blockDot(dotQ5KAVX2, qkK)
+	k[gguf.TypeQ6_K].dot = blockDot(dotQ6KAVX2, qkK)
+	floatOps.dot = dotAVX2
+	floatOps.axpy = axpyAVX2
+}
+
+func dotAVX2(x, y []float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	return dotF32AVX2(&x[0], &y[0], len(x))
+}
+
+func axpyAVX2(a float32, x, y []float32) {
+	if len(x) == 0 {
+		return
+	}
+	axpyF32AVX2(a, &x[0], &y[0], len(x))
+}
+
+func dotF32RowAVX2(n int, w, a []byte) float32 {
+	if n == 0 {
+		return 0
+	}
+	return dotF32AVX2((*float32)(unsafe.Pointer(&w[0])), (*float32)(unsafe.Pointer(&a[0])), n)
+}
+
+// dotF16RowAVX2 is ggml_vec_dot_f16 on AVX2: 32 elements at a time in
+// float32 lanes, the rest added in float64.
+func dotF16RowAVX2(n int, w, a []byte) float32 {
+	np := n &^ 31
+	var s float64
+	if np > 0 {
+		s = float64(dotF16AVX2(&w[0], &a[0], np))
+	}
+	for i := np; i < n; i++ {
+		s += float64(f16(w[2*i:]) * f16(a[2*i:]))
+	}
+	return float32(s)
+}

@@ -1,0 +1,31 @@
+// Package kernels holds the numeric kernels of the native LLM engine.
+//
+// It knows ggml's block formats (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, Q4_K, Q5_K, Q6_K, and the activation formats Q8_1 and Q8_K) byte for
+// byte, as ggml-common.h lays them out, and offers for each:
+//
+//   - Dequantize, ggml's dequantize_row_*;
+//   - Quantize, ggml's quantize_row_*_ref, the deterministic quantizers
+//     llama-quantize uses without an importance matrix, so that fixture files
+//     written here read in llama.cpp as they read here;
+//   - VecDot, the dot product of a weight row with activations quantized the
+//     way llama.cpp's CPU backend quantizes them for that weight type
+//     (ActivationType, QuantizeActivations), with the integer accumulation
+//     and scaling order of ggml's scalar code;
+//   - MatMul, weight matrix times one or several activation rows, spread over
+//     a Pool of persistent worker goroutines, each weight row read once for
+//     all activation rows.
+//
+// float.go has the float kernels of a transformer layer: RMSNorm, Softmax,
+// SiLU, SwiGLU, RoPE (normal and NeoX layouts), Dot and Axpy.
+//
+// Every kernel has a pure-Go version. On amd64 the hot loops also have
+// AVX2/FMA assembly, chosen at run time when the CPU has AVX2, FMA and F16C;
+// the assembly sums in a different order than the scalar code (as ggml's own
+// SIMD code does), so the two agree to float rounding, not bit for bit.
+//
+// Kernels panic on misuse (an unsupported type, a length that is not a
+// multiple of the block size, a buffer too short), like a slice index out of
+// range: shapes and types are checked once when a model loads (Supported,
+// RowBytes), not on every call.
+package kernels

@@ -131,7 +131,10 @@ func classify(err error) (job.Error, string) {
 func (w *Worker) keepLease(ctx context.Context, cancel context.CancelCauseFunc, l *broker.Lease, log *slog.Logger) {
 	every := w.cfg.ExtendInterval
 	if every <= 0 {
-		every = l.Until.Sub(w.now()) / 3
+		// Until is the broker's clock (the API's, for a worker over HTTP): a worker clock that
+		// runs behind would stretch the interval past the lease, hence the cap at a third of
+		// the default lease.
+		every = min(l.Until.Sub(w.now())/3, 10*time.Second)
 		if every <= 0 {
 			every = 10 * time.Second
 		}

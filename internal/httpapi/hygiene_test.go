@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -260,5 +261,44 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestShutdownFinishesStreams starts a stream, then shuts the HTTP server down gracefully: the
+// stream runs to its end ([DONE]) before Shutdown returns.
+func TestShutdownFinishesStreams(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	srv := &http.Server{Handler: e.api.Handler()}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/chat/completions",
+		strings.NewReader(`{"model":"medium","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+e.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	sc := bufio.NewScanner(resp.Body)
+	var lines []string
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) < 10 || lines[len(lines)-1] != "data: [DONE]" {
+		t.Fatalf("stream cut short by the shutdown: %d lines, last %q", len(lines), lines[len(lines)-1])
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("shutdown: %v", err)
 	}
 }

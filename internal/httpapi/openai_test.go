@@ -39,8 +39,8 @@ func TestOpenAIClient(t *testing.T) {
 					t.Errorf("model text = %s, want kind text and context_length 4096", m.RawJSON())
 				}
 			}
-			if got := strings.Join(ids, ","); got != "embed,fail,image,slow,text" {
-				t.Errorf("models = %s, want embed,fail,image,slow,text", got)
+			if got := strings.Join(ids, ","); got != "embed,fail,image,medium,slow,text" {
+				t.Errorf("models = %s, want embed,fail,image,medium,slow,text", got)
 			}
 			m, err := c.Models.Get(ctxT(t), "text")
 			if err != nil || m.ID != "text" || m.Object != "model" {

@@ -19,6 +19,7 @@ import (
 //
 //	text   chat and completion, 4 tokens a choice, context length 4096
 //	slow   text at 20 ms a token, for as long as the job lives (cancellation, timeouts)
+//	medium text of 10 tokens at 30 ms a token (a stream that outlives a shutdown's start)
 //	fail   text that refuses max_tokens above 1 as a bad request (the worker's limit)
 //	embed  embeddings of 4 dimensions
 //	image  images of the requested size
@@ -35,16 +36,18 @@ func startTestWorker(t *testing.T, b broker.Broker) *testWorker {
 	models := []worker.Model{
 		{Name: "text", Kind: worker.KindText, Engine: "sim", Slots: 8, Limits: worker.Limits{MaxContext: 4096}},
 		{Name: "slow", Kind: worker.KindText, Engine: "sim", Slots: 4, Limits: worker.Limits{MaxContext: 4096}},
+		{Name: "medium", Kind: worker.KindText, Engine: "sim", Slots: 2},
 		{Name: "fail", Kind: worker.KindText, Engine: "sim", Slots: 2, Limits: worker.Limits{MaxTokens: 1}},
 		{Name: "embed", Kind: worker.KindEmbedding, Engine: "sim", Slots: 2},
 		{Name: "image", Kind: worker.KindImage, Engine: "sim", Slots: 2},
 	}
 	engines := map[string]worker.Engine{
-		"text":  sim.New(textSim),
-		"slow":  sim.New(sim.Config{Tokens: 1 << 20, InterTokenLatency: 20 * time.Millisecond}),
-		"fail":  sim.New(textSim),
-		"embed": sim.New(sim.Config{EmbeddingDim: 4}),
-		"image": sim.New(sim.Config{}),
+		"text":   sim.New(textSim),
+		"slow":   sim.New(sim.Config{Tokens: 1 << 20, InterTokenLatency: 20 * time.Millisecond}),
+		"medium": sim.New(sim.Config{Tokens: 10, InterTokenLatency: 30 * time.Millisecond}),
+		"fail":   sim.New(textSim),
+		"embed":  sim.New(sim.Config{EmbeddingDim: 4}),
+		"image":  sim.New(sim.Config{}),
 	}
 	tw := &testWorker{id: "testworker-" + job.NewID()[4:14], reg: prometheus.NewRegistry()}
 	w, err := worker.New(worker.Config{ID: tw.id, Hostname: "test", MetricsAddr: "127.0.0.1:9999", Models: models,

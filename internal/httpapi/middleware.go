@@ -204,12 +204,21 @@ func (s *Server) wrapRoute(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
 		info.route = name
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		rc := http.NewResponseController(w)
+		longest := s.cfg.Now().Add(s.cfg.SyncTimeout + time.Minute)
+		if rt.raw == nil {
+			if r.Body != nil {
+				r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			}
+		} else {
+			// A mounted handler (workers over HTTP) limits its own bodies, per route: a
+			// finished image job's result is larger than any request to the API. Its long
+			// polls outlast the server's ReadTimeout, which would otherwise end them.
+			_ = rc.SetReadDeadline(longest)
 		}
 		// The server has no WriteTimeout, as streams last as long as a generation; every
 		// response gets a deadline here instead, past the longest synchronous call.
-		_ = http.NewResponseController(w).SetWriteDeadline(s.cfg.Now().Add(s.cfg.SyncTimeout + time.Minute))
+		_ = rc.SetWriteDeadline(longest)
 		if rt.scope != "" {
 			if err := s.authenticate(w, r, rt.scope); err != nil {
 				writeError(w, r, s.log, err)

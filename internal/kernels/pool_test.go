@@ -1,0 +1,149 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/neovratz/neovratz/internal/gguf"
+)
+
+// TestPoolRunCoversRange checks that Run calls its function on every index
+// exactly once, for pools of several sizes, ranges and chunk sizes.
+func TestPoolRunCoversRange(t *testing.T) {
+	for _, threads := range []int{0, 1, 2, 3, 8} {
+		p := NewPool(threads)
+		for _, n := range []int{0, 1, 2, 7, 100, 1000} {
+			for _, chunk := range []int{0, 1, 3, 64, 5000} {
+				hits := make([]atomic.Int32, n)
+				p.Run(n, chunk, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						hits[i].Add(1)
+					}
+				})
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						t.Fatalf("threads %d n %d chunk %d: index %d run %d times", threads, n, chunk, i, h)
+					}
+				}
+			}
+		}
+		p.Close()
+	}
+}
+
+// TestPoolNil checks that a nil pool runs everything on the caller.
+func TestPoolNil(t *testing.T) {
+	var p *Pool
+	sum := 0
+	p.Run(10, 3, func(lo, hi int) { sum += hi - lo })
+	if sum != 10 || p.Threads() != 1 {
+		t.Errorf("nil pool: covered %d of 10, %d threads", sum, p.Threads())
+	}
+	p.Close()
+}
+
+// TestPoolConcurrentCallers checks that parallel operations from several
+// goroutines take turns and each completes whole.
+func TestPoolConcurrentCallers(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				var sum atomic.Int64
+				p.Run(257, 8, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						sum.Add(int64(i))
+					}
+				})
+				if got := sum.Load(); got != 256*257/2 {
+					t.Errorf("sum %d, want %d", got, 256*257/2)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestPoolPanic checks that a panic in a worker reaches the caller and
+// leaves the pool usable.
+func TestPoolPanic(t *testing.T) {
+	p := NewPool(4)
+	defer p.Close()
+	func() {
+		defer func() {
+			r := recover()
+			if r == nil || !strings.Contains(fmt.Sprint(r), "boom") {
+				t.Errorf("recovered %v, want the task's panic", r)
+			}
+		}()
+		p.Run(100, 1, func(lo, hi int) {
+			if lo == 57 {
+				panic("boom")
+			}
+		})
+	}()
+	var n atomic.Int32
+	p.Run(100, 1, func(lo, hi int) { n.Add(1) })
+	if n.Load() != 100 {
+		t.Errorf("after a panic the pool ran %d of 100 chunks", n.Load())
+	}
+}
+
+// TestMatMul checks MatMul against VecDot row by row for every weight type,
+// several activation counts (decode and batched), odd row counts and pools.
+func TestMatMul(t *testing.T) {
+	const cols = 512
+	for _, ty := range weightTypes {
+		for _, rows := range []int{1, 7, 64} {
+			for _, nActs := range []int{1, 3, 8} {
+				for _, threads := range []int{1, 3} {
+					name := fmt.Sprintf("%v/%dx%d/%d acts/%d threads", ty, rows, cols, nActs, threads)
+					t.Run(name, func(t *testing.T) {
+						p := NewPool(threads)
+						defer p.Close()
+						w := quantized(ty, randomRows(uint64(rows), rows, cols, 0.1))
+						acts := activations(ty, randomRows(uint64(nActs)+50, nActs, cols, 1))
+						wrb, arb := RowBytes(ty, cols), RowBytes(ActivationType(ty), cols)
+						dst := make([]float32, nActs*rows+1)
+						dst[nActs*rows] = 42 // past the end: must stay
+						MatMul(dst, w, ty, rows, cols, acts, nActs, p)
+						for a := 0; a < nActs; a++ {
+							for r := 0; r < rows; r++ {
+								want := VecDot(ty, cols, w[r*wrb:(r+1)*wrb], acts[a*arb:(a+1)*arb])
+								if got := dst[a*rows+r]; math.Float32bits(got) != math.Float32bits(want) {
+									t.Fatalf("dst[%d][%d] = %v, VecDot = %v", a, r, got, want)
+								}
+							}
+						}
+						if dst[nActs*rows] != 42 {
+							t.Error("MatMul wrote past its output")
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulAllocs checks that a parallel MatMul allocates nothing: it runs
+// for every weight matrix of every token.
+func TestMatMulAllocs(t *testing.T) {
+	p := NewPool(2)
+	defer p.Close()
+	const rows, cols = 256, 256
+	w := quantized(gguf.TypeQ8_0, randomRows(1, rows, cols, 1))
+	acts := activations(gguf.TypeQ8_0, randomRows(2, 2, cols, 1))
+	dst := make([]float32, 2*rows)
+	if n := testing.AllocsPerRun(20, func() { MatMul(dst, w, gguf.TypeQ8_0, rows, cols, acts, 2, p) }); n != 0 {
+		t.Errorf("MatMul allocates %v times a call", n)
+	}
+}

@@ -1,0 +1,150 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/neovratz/neovratz/internal/gguf"
+)
+
+// blockCounts are the row lengths, in blocks, the fast kernels are tried at:
+// one block, odd counts, and the widths of real models.
+var blockCounts = []int{1, 2, 3, 5, 7, 8, 17, 28, 31}
+
+// TestSIMDMatchesGeneric checks each SIMD dot product against the pure-Go
+// one on random weights and activations of many lengths. The two sum in
+// different orders (ggml's AVX2 order and its scalar order), so they agree
+// to float rounding; the integer parts are exact.
+func TestSIMDMatchesGeneric(t *testing.T) {
+	if !simdAvailable {
+		t.Skip("no SIMD kernels on this machine")
+	}
+	for _, ty := range weightTypes {
+		bs := int(ty.BlockSize())
+		if bs == 1 {
+			bs = 32 // F32/F16/BF16: try lengths that leave tails as well
+		}
+		for _, nb := range blockCounts {
+			n := nb * bs
+			if ty.BlockSize() == 1 {
+				n += nb % 7 // tails of 0..6 elements
+			}
+			t.Run(fmt.Sprintf("%v/%d", ty, n), func(t *testing.T) {
+				for seed := uint64(0); seed < 4; seed++ {
+					x := randomRows(100+seed, 1, n, float32(math.Ldexp(1, int(seed)*3-4)))
+					y := randomRows(200+seed, 1, n, 1)
+					w, a := quantized(ty, x), activations(ty, y)
+					var want float32
+					withGeneric(t, func() { want = VecDot(ty, n, w, a) })
+					got := VecDot(ty, n, w, a)
+					if tol := dotTolerance(ty, n, w, a); abs32(got-want) > tol {
+						t.Errorf("seed %d: avx2 %v, generic %v (tolerance %g)", seed, got, want, tol)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSIMDFloatKernels checks the SIMD Dot and Axpy against the pure-Go ones
+// at every length up to 100 (all tail lengths of both loops).
+func TestSIMDFloatKernels(t *testing.T) {
+	if !simdAvailable {
+		t.Skip("no SIMD kernels on this machine")
+	}
+	for n := 0; n <= 100; n++ {
+		x := randomRows(uint64(n), 1, n, 1)
+		y := randomRows(uint64(n)+1000, 1, n, 1)
+		var want float32
+		withGeneric(t, func() { want = Dot(x, y) })
+		var mag float64
+		for i := range x {
+			mag += math.Abs(float64(x[i] * y[i]))
+		}
+		if got := Dot(x, y); math.Abs(float64(got-want)) > mag*1e-6 {
+			t.Errorf("Dot n=%d: avx2 %v, generic %v", n, got, want)
+		}
+		wantY := append([]float32(nil), y...)
+		withGeneric(t, func() { Axpy(0.37, x, wantY) })
+		gotY := append([]float32(nil), y...)
+		Axpy(0.37, x, gotY)
+		for i := range gotY {
+			// FMA rounds once where the generic code rounds twice.
+			if d := abs32(gotY[i] - wantY[i]); d > 1e-6*(abs32(wantY[i])+1) {
+				t.Errorf("Axpy n=%d [%d]: avx2 %v, generic %v", n, i, gotY[i], wantY[i])
+			}
+		}
+	}
+}
+
+// TestGenericFallback forces the pure-Go kernels, as on a CPU without AVX2
+// or another architecture, and checks the package reports and uses them.
+func TestGenericFallback(t *testing.T) {
+	withGeneric(t, func() {
+		if got := SIMD(); got != "generic" {
+			t.Fatalf("SIMD() = %q with SIMD off, want generic", got)
+		}
+		x := goldenInput(7, 512)[:512]
+		y := goldenInput(8, 512)[:512]
+		for _, ty := range weightTypes {
+			w, a := quantized(ty, x), activations(ty, y)
+			got := VecDot(ty, 512, w, a)
+			var want float64
+			wf, af := make([]float32, 512), make([]float32, 512)
+			Dequantize(ty, w, wf)
+			Dequantize(ActivationType(ty), a, af)
+			for i := range wf {
+				want += float64(wf[i]) * float64(af[i])
+			}
+			if tol := dequantizedDotTolerance(ty, 512, w, a); math.Abs(float64(got)-want) > tol {
+				t.Errorf("%v: generic VecDot %v, float64 dot of the dequantized rows %v", ty, got, want)
+			}
+		}
+	})
+	if simdAvailable && SIMD() != simdName {
+		t.Errorf("SIMD() = %q after re-enabling, want %q", SIMD(), simdName)
+	}
+}
+
+// TestVecDotIsDotOfDequantized checks, for every weight type, that the
+// integer dot product VecDot takes is the dot product of the dequantized
+// weights and activations: what the block formats mean.
+func TestVecDotIsDotOfDequantized(t *testing.T) {
+	for _, ty := range weightTypes {
+		t.Run(ty.String(), func(t *testing.T) {
+			n := 1024
+			x := randomRows(11, 1, n, 0.5)
+			y := randomRows(12, 1, n, 3)
+			w, a := quantized(ty, x), activations(ty, y)
+			wf, af := make([]float32, n), make([]float32, n)
+			Dequantize(ty, w, wf)
+			Dequantize(ActivationType(ty), a, af)
+			var want float64
+			for i := range wf {
+				want += float64(wf[i]) * float64(af[i])
+			}
+			tol := dequantizedDotTolerance(ty, n, w, a)
+			if got := VecDot(ty, n, w, a); math.Abs(float64(got)-want) > tol {
+				t.Errorf("VecDot = %v, dot of dequantized rows = %v (tolerance %g)", got, want, tol)
+			}
+		})
+	}
+}
+
+// dequantizedDotTolerance bounds the distance between VecDot and the exact
+// dot product of the dequantized rows: float rounding, plus for Q4_1 and
+// Q5_1 the rounding of the activations' s = d·Σq to a half (2^-11 relative),
+// through which the weights' minimum m enters.
+func dequantizedDotTolerance(ty gguf.Type, n int, w, a []byte) float64 {
+	tol := float64(dotTolerance(ty, n, w, a))
+	if ty != gguf.TypeQ4_1 && ty != gguf.TypeQ5_1 {
+		return tol
+	}
+	wb, ab := int(ty.BlockBytes()), q8_1Bytes
+	for b := 0; b < n/qk; b++ {
+		m, s := f16(w[b*wb+2:]), f16(a[b*ab+2:])
+		tol += math.Abs(float64(m)*float64(s)) * (1.0 / 1024)
+	}
+	return tol
+}

@@ -140,6 +140,7 @@ func (c *generateCommand) Run(ctx context.Context, args []string) error {
 	smp := sample.New(sample.Params{Temperature: cfg.Temperature, Seed: seed})
 
 	r := m.NewRunner(cfg.Threads, n)
+	defer r.Close()
 	cache := m.NewKVCache(n)
 	logits := make([]float32, m.Params.Vocab)
 	dec := m.Tokenizer.NewDecoder()

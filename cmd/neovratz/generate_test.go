@@ -31,7 +31,7 @@ type goldenRun struct {
 func writeFixture(t *testing.T, arch string, typ gguf.Type) (string, goldenRun) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), arch+".gguf")
-	if err := llamatest.Write(path, llamatest.Small(arch, typ), nil); err != nil {
+	if err := llamatest.Write(path, llamatest.Small(arch, typ)); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join("..", "..", "internal", "engine", "llama", "testdata", "golden", arch+"-"+typ.String()+".json"))

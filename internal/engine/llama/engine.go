@@ -81,7 +81,11 @@ func NewEngine(m *Model, cfg Config) (*Engine, error) {
 
 // Close stops the engine; requests in flight fail. It does not close the model.
 func (e *Engine) Close() error {
-	e.once.Do(func() { close(e.quit) })
+	e.once.Do(func() {
+		close(e.quit)
+		<-e.done
+		e.runner.Close()
+	})
 	<-e.done
 	return nil
 }

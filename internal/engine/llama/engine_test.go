@@ -20,7 +20,7 @@ import (
 // loadFixture builds a fixture model in memory.
 func loadFixture(t testing.TB, s llamatest.Spec) *Model {
 	t.Helper()
-	data, err := llamatest.Build(s, nil)
+	data, err := llamatest.Build(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +55,7 @@ func ptr[T any](v T) *T { return &v }
 func greedyRef(t *testing.T, m *Model, prompt []int32, n int) []int32 {
 	t.Helper()
 	r := m.NewRunner(1, 512)
+	defer r.Close()
 	c := m.NewKVCache(512)
 	logits := make([]float32, m.Params.Vocab)
 	var out []int32

@@ -25,16 +25,23 @@ func goldenFixtures() []goldenFixture {
 		for _, typ := range []gguf.Type{gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16} {
 			fs = append(fs, goldenFixture{name: arch + "-" + typ.String(), spec: llamatest.Small(arch, typ)})
 		}
+		for _, typ := range quantTypes {
+			fs = append(fs, goldenFixture{name: arch + "-" + typ.String(), spec: llamatest.Quant(arch, typ, false)})
+		}
+		fs = append(fs, goldenFixture{name: arch + "-Q4_K_M", spec: llamatest.Quant(arch, gguf.TypeQ4_K, true)})
 	}
 	return fs
 }
+
+// quantTypes are the quantized weight types the engine runs.
+var quantTypes = []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
 
 func TestWriteFixtures(t *testing.T) {
 	if *fixturesDir == "" {
 		t.Skip("set -fixtures DIR to write the fixture models")
 	}
 	for _, f := range goldenFixtures() {
-		if err := llamatest.Write(filepath.Join(*fixturesDir, f.name+".gguf"), f.spec, nil); err != nil {
+		if err := llamatest.Write(filepath.Join(*fixturesDir, f.name+".gguf"), f.spec); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/neovratz/neovratz/internal/gguf"
+	"github.com/neovratz/neovratz/internal/kernels"
 )
 
 // ErrContextFull is returned when a sequence would grow past its context size.
@@ -37,7 +38,7 @@ type Runner struct {
 	up     []float32
 	out    []float32 // projection output, tokens × Embd
 	logits []float32 // rows that want logits × Vocab
-	round  []float32 // activations rounded to a weight's vec-dot type
+	acts   []byte    // activations converted for a weight type
 	rowSeq []int
 	rowPos []int
 	cs     []float32 // RoPE cos/sin
@@ -71,7 +72,6 @@ func (r *Runner) grow(n int) {
 	r.gate = make([]float32, n*p.FF)
 	r.up = make([]float32, n*p.FF)
 	r.out = make([]float32, n*p.Embd)
-	r.round = make([]float32, n*max(p.Embd, p.FF, p.qDim()))
 	r.rowSeq = make([]int, n)
 	r.rowPos = make([]int, n)
 }
@@ -151,17 +151,21 @@ func (r *Runner) Forward(steps []Step) error {
 	return nil
 }
 
-// mul multiplies the n activation rows in x by w, first rounding them to the precision ggml
-// would convert them to for w's type.
+// mul multiplies the n activation rows in x by w, converting them first to the type ggml
+// converts activations to for w's type (F16 for F16 weights, Q8_0 for Q4_0, Q8_K for the
+// k-quants, …), as llama.cpp's CPU backend does.
 func (r *Runner) mul(w *matrix, out, x []float32, n int) {
-	if vecDotType(w.typ) != gguf.TypeF32 {
-		buf := r.round[:len(x)]
-		copy(buf, x)
-		roundActivations(w.typ, buf)
-		x = buf
+	at := kernels.ActivationType(w.typ)
+	size := n * kernels.RowBytes(at, w.cols)
+	if len(r.acts) < size {
+		r.acts = make([]byte, size)
 	}
-	w.mul(r.pool, out, x, n)
+	kernels.QuantizeActivations(w.typ, x[:n*w.cols], r.acts[:size])
+	kernels.MatMul(out, w.data, w.typ, w.rows, w.cols, r.acts[:size], n, r.pool.kp)
 }
+
+// Close stops the Runner's worker goroutines.
+func (r *Runner) Close() { r.pool.close() }
 
 func (r *Runner) layer(li int, steps []Step, n int) {
 	p := r.m.Params

@@ -51,10 +51,17 @@ func readGolden(t *testing.T, name string) oracleOutput {
 
 // tolerance is how far a probability may be from llama.cpp's for a model of the given weight
 // type: 1e-3 for F32 and F16 as the issue sets (the largest differences seen are 2e-4 and
-// 9e-4). BF16 rounds every activation to 8 bits of mantissa before each product, as ggml
-// does, so a difference in the last bit of a value before rounding (summation order, expf)
-// becomes a step of 2⁻⁸ ≈ 4e-3 after it: the largest differences seen are 5e-3, and the bound
-// is twice that.
+// 9e-4). BF16 rounds every activation to 8 bits of mantissa before each product, as ggml does,
+// so a difference in the last bit of a value before rounding (summation order, expf) can
+// become a step of 2⁻⁸ ≈ 4e-3 after it: the largest difference seen is 5e-3.
+//
+// The quantized types quantize every activation row to 8 bits per block (Q8_0, Q8_1, Q8_K)
+// before each product, which amplifies the same last-bit differences into whole quantization
+// steps; with these peaked random-weight distributions the largest differences seen are 3e-2.
+// That is the engine's own sensitivity, not a mismatch: summing the RMS norm's squares in
+// float32 instead of float64 — a change of 1e-7 in the norm — moves this engine's
+// probabilities by as much (up to 3e-2) against themselves. The bound is 5e-2, and the rank
+// and greedy checks below scale with it.
 func tolerance(t gguf.Type) float64 {
 	switch t {
 	case gguf.TypeF32, gguf.TypeF16:
@@ -62,7 +69,7 @@ func tolerance(t gguf.Type) float64 {
 	case gguf.TypeBF16:
 		return 1e-2
 	}
-	return 1e-2
+	return 5e-2
 }
 
 // TestGolden runs each fixture model on the prompts llama.cpp ran it on (testdata/golden,
@@ -81,7 +88,7 @@ func TestGolden(t *testing.T) {
 	newHashes := map[string]string{}
 	for _, fx := range goldenFixtures() {
 		t.Run(fx.name, func(t *testing.T) {
-			data, err := llamatest.Build(fx.spec, nil)
+			data, err := llamatest.Build(fx.spec)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,6 +128,7 @@ func compareGolden(t *testing.T, m *Model, o oracleOutput, tol float64) {
 		}
 	}
 	r := m.NewRunner(2, 512)
+	defer r.Close()
 	logits := make([]float32, m.Params.Vocab)
 	probs := make([]float64, m.Params.Vocab)
 	var worst float64

@@ -54,7 +54,7 @@ func rebuild(t *testing.T, f *gguf.File, editKV func(k string, v gguf.Value) (gg
 }
 
 func TestLoadRefusesBadModels(t *testing.T) {
-	data, err := llamatest.Build(llamatest.Small("qwen2", gguf.TypeF32), nil)
+	data, err := llamatest.Build(llamatest.Small("qwen2", gguf.TypeF32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +138,7 @@ func TestTiedEmbeddings(t *testing.T) {
 func TestForwardRefusesBadSteps(t *testing.T) {
 	m := loadFixture(t, llamatest.Small("llama", gguf.TypeF32))
 	r := m.NewRunner(1, 16)
+	defer r.Close()
 	c := m.NewKVCache(16)
 	if err := r.Forward([]Step{{Cache: c, Tokens: []int32{int32(m.Params.Vocab)}}}); err == nil {
 		t.Error("token out of range accepted")

@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"github.com/neovratz/neovratz/internal/gguf"
+	"github.com/neovratz/neovratz/internal/kernels"
 )
 
 // Spec describes a fixture model.
@@ -57,13 +58,32 @@ func Small(arch string, t gguf.Type) Spec {
 	return s
 }
 
-// Quantizer converts float32 values to a quantized type's blocks; the tests plug in package
-// kernels' quantizers. Without one, only F32, F16 and BF16 fixtures can be built.
-type Quantizer func(t gguf.Type, xs []float32) ([]byte, error)
+// Quant returns the spec of a small model of arch whose weights are quantized to t (or, with
+// mix, a Q4_K_M-like mix: t for most matrices, Q6_K for attn_v, ffn_down and the output as
+// llama-quantize's Q4_K_M chooses for the layers that matter most). Its widths are multiples
+// of 256, the block size of the k-quants.
+func Quant(arch string, t gguf.Type, mix bool) Spec {
+	s := Spec{Arch: arch, Type: t, Embd: 256, Layers: 2, FF: 512, Heads: 4, KVHeads: 2, Vocab: 384,
+		Context: 2048, RopeBase: 10000, Seed: 11}
+	switch arch {
+	case "qwen2":
+		s.RopeBase = 1000000
+		s.Tied = true
+		s.Seed = 12
+	case "qwen3":
+		s.Heads, s.HeadDim = 8, 64
+		s.RopeBase = 1000000
+		s.Seed = 13
+	}
+	if mix {
+		s.Types = map[string]gguf.Type{"attn_v.weight": gguf.TypeQ6_K, "ffn_down.weight": gguf.TypeQ6_K, "output.weight": gguf.TypeQ6_K}
+	}
+	return s
+}
 
 // Build returns the bytes of the GGUF file s describes.
-func Build(s Spec, q Quantizer) ([]byte, error) {
-	b, err := builder(s, q)
+func Build(s Spec) ([]byte, error) {
+	b, err := builder(s)
 	if err != nil {
 		return nil, err
 	}
@@ -71,15 +91,15 @@ func Build(s Spec, q Quantizer) ([]byte, error) {
 }
 
 // Write writes the GGUF file s describes to path.
-func Write(path string, s Spec, q Quantizer) error {
-	b, err := builder(s, q)
+func Write(path string, s Spec) error {
+	b, err := builder(s)
 	if err != nil {
 		return err
 	}
 	return b.WriteFile(path)
 }
 
-func builder(s Spec, q Quantizer) (*gguf.Builder, error) {
+func builder(s Spec) (*gguf.Builder, error) {
 	if s.Embd <= 0 || s.Layers <= 0 || s.FF <= 0 || s.Heads <= 0 || s.KVHeads <= 0 || s.Heads%s.KVHeads != 0 {
 		return nil, errors.New("llamatest: bad dimensions")
 	}
@@ -120,7 +140,7 @@ func builder(s Spec, q Quantizer) (*gguf.Builder, error) {
 
 	r := newRand(s.Seed)
 	add := func(name string, t gguf.Type, dims []uint64, xs []float32) {
-		data, err := encode(t, xs, q)
+		data, err := encode(t, xs)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 			return
@@ -185,19 +205,18 @@ func builder(s Spec, q Quantizer) (*gguf.Builder, error) {
 	return b, nil
 }
 
-func encode(t gguf.Type, xs []float32, q Quantizer) ([]byte, error) {
-	switch t {
-	case gguf.TypeF32:
-		return gguf.EncodeF32(xs), nil
-	case gguf.TypeF16:
-		return gguf.EncodeF16(xs), nil
-	case gguf.TypeBF16:
-		return gguf.EncodeBF16(xs), nil
-	}
-	if q == nil {
+// encode converts xs to type t with ggml's reference quantizer for t (what llama-quantize
+// writes without an importance matrix).
+func encode(t gguf.Type, xs []float32) ([]byte, error) {
+	if !kernels.Supported(t) {
 		return nil, fmt.Errorf("no quantizer for %s", t)
 	}
-	return q(t, xs)
+	if uint64(len(xs))%t.BlockSize() != 0 {
+		return nil, fmt.Errorf("%d values are not whole %s blocks", len(xs), t)
+	}
+	dst := make([]byte, kernels.RowBytes(t, len(xs)))
+	kernels.Quantize(t, xs, dst)
+	return dst, nil
 }
 
 // fileType is general.file_type (llama_ftype) for a model mostly of type t.
@@ -267,12 +286,12 @@ func (r *rng) around(n int, center, spread float64) []float32 {
 }
 
 // WriteTemp writes the fixture to a new file in dir and returns its path.
-func WriteTemp(dir string, s Spec, q Quantizer) (string, error) {
+func WriteTemp(dir string, s Spec) (string, error) {
 	f, err := os.CreateTemp(dir, s.Arch+"-"+s.Type.String()+"-*.gguf")
 	if err != nil {
 		return "", err
 	}
 	path := f.Name()
 	f.Close()
-	return path, Write(path, s, q)
+	return path, Write(path, s)
 }

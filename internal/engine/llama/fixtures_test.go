@@ -36,6 +36,23 @@ func goldenFixtures() []goldenFixture {
 // quantTypes are the quantized weight types the engine runs.
 var quantTypes = []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeQ4_K, gguf.TypeQ5_K, gguf.TypeQ6_K}
 
+// benchDir makes TestWriteBenchFixtures write the benchmark models (see docs/benchmarks.md).
+var benchDir = flag.String("bench-fixtures", "", "write the Qwen2.5-0.5B-shaped benchmark models to this directory")
+
+func TestWriteBenchFixtures(t *testing.T) {
+	if *benchDir == "" {
+		t.Skip("set -bench-fixtures DIR to write the benchmark models")
+	}
+	for name, s := range map[string]llamatest.Spec{
+		"qwen05b-Q8_0.gguf":   llamatest.Qwen05B(gguf.TypeQ8_0, false),
+		"qwen05b-Q4_K_M.gguf": llamatest.Qwen05B(gguf.TypeQ4_K, true),
+	} {
+		if err := llamatest.Write(filepath.Join(*benchDir, name), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestWriteFixtures(t *testing.T) {
 	if *fixturesDir == "" {
 		t.Skip("set -fixtures DIR to write the fixture models")

@@ -81,6 +81,21 @@ func Quant(arch string, t gguf.Type, mix bool) Spec {
 	return s
 }
 
+// Qwen05B returns the spec of a model shaped like Qwen2.5-0.5B (hidden 896, 24 layers,
+// 14 heads, 2 KV heads, FFN 4864, vocabulary 151936, tied embeddings) with random weights of
+// type t, for benchmarks. With mix it is Q4_K_M-like as llama-quantize makes it for this shape,
+// where rows of 896 are not whole k-quant blocks and fall back: Q5_0 for most matrices
+// (Q4_K's fallback), Q8_0 for attn_v and the embeddings (Q6_K's fallback), Q4_K for ffn_down.
+func Qwen05B(t gguf.Type, mix bool) Spec {
+	s := Spec{Arch: "qwen2", Type: t, Embd: 896, Layers: 24, FF: 4864, Heads: 14, KVHeads: 2, Vocab: 151936,
+		Context: 32768, RopeBase: 1000000, Tied: true, Seed: 42}
+	if mix {
+		s.Type = gguf.TypeQ5_0
+		s.Types = map[string]gguf.Type{"attn_v.weight": gguf.TypeQ8_0, "token_embd.weight": gguf.TypeQ8_0, "ffn_down.weight": gguf.TypeQ4_K}
+	}
+	return s
+}
+
 // Build returns the bytes of the GGUF file s describes.
 func Build(s Spec) ([]byte, error) {
 	b, err := builder(s)

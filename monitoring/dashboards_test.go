@@ -159,6 +159,8 @@ var dashboards = []dashboard{
 					queries: []query{{expr: "histogram_quantile(0.95, sum by (le, instance) (rate(neovratz_worker_time_to_first_token_seconds_bucket{" + wrkH + "}" + rate5 + ")))", legend: "{{instance}}"}}},
 				{title: "Engine failures", unit: "ops",
 					queries: []query{{expr: "sum by (instance, reason) (rate(neovratz_worker_engine_failures_total{" + wrkH + "}" + rate5 + "))", legend: "{{instance}} {{reason}}"}}},
+				{title: "Managed engine restarts (last hour)", w: 24, description: "Engines the worker runs itself (engine: process) that died and were started again.",
+					queries: []query{{expr: "increase(neovratz_worker_engine_restarts_total{" + wrkH + "}[1h])", legend: "{{instance}} {{engine}}"}}},
 			}},
 			{title: "GPUs", panels: []panel{
 				{title: "GPU utilization", unit: "percentunit", min: ptr(0), max: ptr(1),

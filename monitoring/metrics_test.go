@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -192,6 +193,14 @@ func TestMetricsExist(t *testing.T) {
 	for _, name := range telemetry.GPUMetricNames() {
 		served[name] = "GPU"
 	}
+	// Engines with metrics of their own need more than this process can run (the managed
+	// process engine needs an engine program to start): their names are read from the
+	// metric definitions in the engines' source.
+	for _, name := range engineMetricNames(t) {
+		if _, ok := served[name]; !ok {
+			served[name] = "engine"
+		}
+	}
 	// Series Prometheus makes itself.
 	for _, name := range []string{"up", "ALERTS", "ALERTS_FOR_STATE", "scrape_duration_seconds"} {
 		served[name] = "prometheus"
@@ -293,3 +302,29 @@ func TestServiceDiscoveryRoute(t *testing.T) {
 		t.Errorf("service discovery answered %+v, want the worker at %s", groups, s.workerAddr)
 	}
 }
+
+// engineMetricNames returns the metric names defined (Name: "neovratz_…") in the engines'
+// non-test sources.
+func engineMetricNames(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "internal", "engine", "*", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range metricDef.FindAllStringSubmatch(string(b), -1) {
+			names = append(names, m[1])
+		}
+	}
+	return names
+}
+
+var metricDef = regexp.MustCompile(`Name:\s*"(neovratz_[a-z0-9_]+)"`)

@@ -124,7 +124,7 @@ func TestChatThroughWorker(t *testing.T) {
 			usage.PromptTokens, usage.CompletionTokens, usage.TotalTokens = chunk.Usage.PromptTokens, chunk.Usage.CompletionTokens, chunk.Usage.TotalTokens
 		}
 	}
-	if !done || chunks < 2 {
+	if !done || chunks == 0 {
 		t.Fatalf("stream ended (done %v) after %d text chunks: %q", done, chunks, text.String())
 	}
 	direct, _ := collect(t, eng, inference.TextRequest{Messages: []openai.Message{{Role: "user", Content: "hello world"}},

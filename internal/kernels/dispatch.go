@@ -11,12 +11,18 @@ import (
 // of blocks and both slices are long enough: the exported wrappers check.
 type dotFunc func(n int, w, a []byte) float32
 
+// dot4Func is four dot products of one weight row w with the activation
+// rows at a, a[astride:], a[2·astride:], a[3·astride:], each bit for bit
+// what dotFunc gives.
+type dot4Func func(n int, w, a []byte, astride int) [4]float32
+
 // typeKernels gathers what this package does with one type.
 type typeKernels struct {
 	dequant func(src []byte, dst []float32) // len(dst) elements
 	quant   func(src []float32, dst []byte) // reference quantizer, len(src) elements
 	actQ    func(src []float32, dst []byte) // the CPU backend's quantizer, when t is an activation type
 	dot     dotFunc                         // weight·activation, when t is a weight type
+	dot4    dot4Func                        // four activation rows at once, where SIMD has it
 }
 
 // generic holds the pure-Go kernels; active is what the exported functions
@@ -27,19 +33,19 @@ var generic, active kernelTable
 type kernelTable [gguf.TypeBF16 + 1]typeKernels
 
 func init() {
-	generic[gguf.TypeF32] = typeKernels{dequantF32, quantF32, quantF32, dotF32Row}
-	generic[gguf.TypeF16] = typeKernels{dequantF16, quantF16, quantF16, dotF16Row}
-	generic[gguf.TypeBF16] = typeKernels{dequantBF16, quantBF16, quantBF16, dotBF16Row}
-	generic[gguf.TypeQ8_0] = typeKernels{dequantQ8_0, quantQ8_0, quantQ8_0Act, dotQ8_0}
-	generic[gguf.TypeQ8_1] = typeKernels{dequantQ8_1, quantQ8_1, quantQ8_1Act, nil}
-	generic[gguf.TypeQ4_0] = typeKernels{dequantQ4_0, quantQ4_0, nil, dotQ4_0}
-	generic[gguf.TypeQ4_1] = typeKernels{dequantQ4_1, quantQ4_1, nil, dotQ4_1}
-	generic[gguf.TypeQ5_0] = typeKernels{dequantQ5_0, quantQ5_0, nil, dotQ5_0}
-	generic[gguf.TypeQ5_1] = typeKernels{dequantQ5_1, quantQ5_1, nil, dotQ5_1}
-	generic[gguf.TypeQ4_K] = typeKernels{dequantQ4K, quantQ4K, nil, dotQ4K}
-	generic[gguf.TypeQ5_K] = typeKernels{dequantQ5K, quantQ5K, nil, dotQ5K}
-	generic[gguf.TypeQ6_K] = typeKernels{dequantQ6K, quantQ6K, nil, dotQ6K}
-	generic[gguf.TypeQ8_K] = typeKernels{dequantQ8K, quantQ8K, quantQ8K, nil}
+	generic[gguf.TypeF32] = typeKernels{dequantF32, quantF32, quantF32, dotF32Row, nil}
+	generic[gguf.TypeF16] = typeKernels{dequantF16, quantF16, quantF16, dotF16Row, nil}
+	generic[gguf.TypeBF16] = typeKernels{dequantBF16, quantBF16, quantBF16, dotBF16Row, nil}
+	generic[gguf.TypeQ8_0] = typeKernels{dequantQ8_0, quantQ8_0, quantQ8_0Act, dotQ8_0, nil}
+	generic[gguf.TypeQ8_1] = typeKernels{dequantQ8_1, quantQ8_1, quantQ8_1Act, nil, nil}
+	generic[gguf.TypeQ4_0] = typeKernels{dequantQ4_0, quantQ4_0, nil, dotQ4_0, nil}
+	generic[gguf.TypeQ4_1] = typeKernels{dequantQ4_1, quantQ4_1, nil, dotQ4_1, nil}
+	generic[gguf.TypeQ5_0] = typeKernels{dequantQ5_0, quantQ5_0, nil, dotQ5_0, nil}
+	generic[gguf.TypeQ5_1] = typeKernels{dequantQ5_1, quantQ5_1, nil, dotQ5_1, nil}
+	generic[gguf.TypeQ4_K] = typeKernels{dequantQ4K, quantQ4K, nil, dotQ4K, nil}
+	generic[gguf.TypeQ5_K] = typeKernels{dequantQ5K, quantQ5K, nil, dotQ5K, nil}
+	generic[gguf.TypeQ6_K] = typeKernels{dequantQ6K, quantQ6K, nil, dotQ6K, nil}
+	generic[gguf.TypeQ8_K] = typeKernels{dequantQ8K, quantQ8K, quantQ8K, nil, nil}
 	useSIMD(true)
 }
 

@@ -50,6 +50,39 @@ func dotQ5KAVX2(w, a *byte, nb int) float32
 //go:noescape
 func dotQ6KAVX2(w, a *byte, nb int) float32
 
+// The four-row kernels (dot4_amd64.s): activation row k at a + k·astride.
+
+//go:noescape
+func dotQ8_0x4AVX2(w, a *byte, astride, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ4_0x4AVX2(w, a *byte, astride, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ5_0x4AVX2(w, a *byte, astride, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ4Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ5Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ6Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
+
+// blockDot4 adapts a four-row assembly kernel over blocks of bs elements
+// (activation blocks of ab bytes) to dot4Func.
+func blockDot4(kernel func(w, a *byte, astride, nb int, out *[4]float32), bs, ab int) dot4Func {
+	return func(n int, w, a []byte, astride int) (out [4]float32) {
+		if n == 0 {
+			return out
+		}
+		_ = a[3*astride+n/bs*ab-1] // the fourth row ends inside a
+		kernel(&w[0], &a[0], astride, n/bs, &out)
+		return out
+	}
+}
+
 // blockDot adapts an assembly kernel over blocks of bs elements to dotFunc.
 // The exported callers have checked the lengths; an empty product is 0.
 func blockDot(kernel func(w, a *byte, nb int) float32, bs int) dotFunc {
@@ -72,6 +105,12 @@ func installSIMD(k *kernelTable) {
 	k[gguf.TypeQ4_K].dot = blockDot(dotQ4KAVX2, qkK)
 	k[gguf.TypeQ5_K].dot = blockDot(dotQ5KAVX2, qkK)
 	k[gguf.TypeQ6_K].dot = blockDot(dotQ6KAVX2, qkK)
+	k[gguf.TypeQ8_0].dot4 = blockDot4(dotQ8_0x4AVX2, qk, q8_0Bytes)
+	k[gguf.TypeQ4_0].dot4 = blockDot4(dotQ4_0x4AVX2, qk, q8_0Bytes)
+	k[gguf.TypeQ5_0].dot4 = blockDot4(dotQ5_0x4AVX2, qk, q8_0Bytes)
+	k[gguf.TypeQ4_K].dot4 = blockDot4(dotQ4Kx4AVX2, qkK, q8KBytes)
+	k[gguf.TypeQ5_K].dot4 = blockDot4(dotQ5Kx4AVX2, qkK, q8KBytes)
+	k[gguf.TypeQ6_K].dot4 = blockDot4(dotQ6Kx4AVX2, qkK, q8KBytes)
 	floatOps.dot = dotAVX2
 	floatOps.axpy = axpyAVX2
 }

@@ -10,38 +10,7 @@
 // Register conventions: SI walks the weights, DI the activations, CX
 // counts blocks; Y0 is the accumulator.
 
-// HSUM8 leaves in lane 0 of X0 the sum of the 8 floats of Y0, as ggml's
-// hsum_float_8: high half + low half, lanes (0+2, 1+3), then those two.
-#define HSUM8(tmp) \
-	VEXTRACTF128 $1, Y0, tmp \
-	VADDPS       X0, tmp, X0 \
-	VMOVHLPS     X0, X0, tmp \
-	VADDPS       tmp, X0, X0 \
-	VMOVSHDUP    X0, tmp \
-	VADDSS       tmp, X0, X0
-
-// REDUCE4 sums the accumulators Y0..Y3 into lane 0 of X0 as ggml's
-// GGML_F32x8_REDUCE: (0+2)+(1+3), high half + low half, two horizontal adds.
-#define REDUCE4 \
-	VADDPS       Y2, Y0, Y0 \
-	VADDPS       Y3, Y1, Y1 \
-	VADDPS       Y1, Y0, Y0 \
-	VEXTRACTF128 $1, Y0, X1 \
-	VADDPS       X1, X0, X0 \
-	VHADDPS      X0, X0, X0 \
-	VHADDPS      X0, X0, X0
-
-// HALF2F loads the half at mem and leaves it as a float32 in lane 0 of x.
-#define HALF2F(mem, x) \
-	MOVWLZX   mem, AX \
-	VMOVD     AX, x \
-	VCVTPH2PS x, x
-
-// BCAST32 sets every byte of y to the byte pattern of the 32-bit constant c.
-#define BCAST32(c, x, y) \
-	MOVL         c, AX \
-	VMOVD        AX, x \
-	VPBROADCASTD x, y
+#include "dot_amd64.h"
 
 // func dotF32AVX2(x, y *float32, n int) float32
 TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
@@ -165,41 +134,6 @@ f16loop:
 	VZEROUPPER
 	MOVSS       X0, ret+24(FP)
 	RET
-
-// BLOCKSCALE sets Y1 to fp16(w.d)·fp16(a.d) in every lane (the halves at
-// offset 0 of both blocks).
-#define BLOCKSCALE \
-	HALF2F((SI), X1) \
-	HALF2F((DI), X2) \
-	VMULSS       X2, X1, X1 \
-	VBROADCASTSS X1, Y1
-
-// MULSUMI8 turns the signed bytes of Y2 (weights) and Y3 (activations)
-// into 8 int32 sums of 4 products, then floats, in Y3, as ggml's
-// mul_sum_i8_pairs_float: |w| times a with w's sign. Y15 holds int16 ones.
-#define MULSUMI8 \
-	VPSIGNB    Y2, Y2, Y4 \
-	VPSIGNB    Y2, Y3, Y3 \
-	VPMADDUBSW Y3, Y4, Y3 \
-	VPMADDWD   Y15, Y3, Y3 \
-	VCVTDQ2PS  Y3, Y3
-
-// NIBBLES sets the 32 bytes of Y2 to the 4-bit quants at mem (16 bytes):
-// low nibbles first, then high, as ggml's bytes_from_nibbles_32. Y14 holds
-// 0x0f bytes.
-#define NIBBLES(mem) \
-	VMOVDQU     mem, X2 \
-	VPSRLW      $4, X2, X3 \
-	VINSERTI128 $1, X3, Y2, Y2 \
-	VPAND       Y14, Y2, Y2
-
-// HIGHBITS sets byte j of Y3 to 0xff where bit j of the 32-bit word at mem
-// is set, 0 elsewhere (ggml's bytes_from_bits_32). Y12 holds all ones.
-#define HIGHBITS(mem) \
-	VPBROADCASTD mem, Y3 \
-	VPSHUFB      bitshuf<>(SB), Y3, Y3 \
-	VPOR         bitmask<>(SB), Y3, Y3 \
-	VPCMPEQB     Y12, Y3, Y3
 
 // func dotQ8_0AVX2(w, a *byte, nb int) float32
 TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
@@ -344,60 +278,6 @@ q51loop:
 	MOVSS       X0, ret+24(FP)
 	RET
 
-// KSCALES decodes the 12 packed scale bytes of a Q4_K/Q5_K block at 4(SI)
-// as ggml's utmp shuffle, leaving the 8 scales then the 8 minimums as
-// int16 in Y6.
-#define KSCALES \
-	MOVL         4(SI), AX \
-	MOVL         8(SI), BX \
-	MOVL         12(SI), DX \
-	MOVL         DX, R8 \
-	SHRL         $4, R8 \
-	ANDL         $0x0f0f0f0f, R8 \
-	MOVL         BX, R9 \
-	SHRL         $6, R9 \
-	ANDL         $0x03030303, R9 \
-	SHLL         $4, R9 \
-	ORL          R9, R8 \
-	MOVL         BX, R10 \
-	ANDL         $0x3f3f3f3f, R10 \
-	MOVL         DX, R11 \
-	ANDL         $0x0f0f0f0f, R11 \
-	MOVL         AX, R9 \
-	SHRL         $6, R9 \
-	ANDL         $0x03030303, R9 \
-	SHLL         $4, R9 \
-	ORL          R9, R11 \
-	ANDL         $0x3f3f3f3f, AX \
-	SHLQ         $32, R11 \
-	ORQ          AX, R11 \
-	SHLQ         $32, R8 \
-	ORQ          R10, R8 \
-	VMOVQ        R11, X6 \
-	VPINSRQ      $1, R8, X6, X6 \
-	VPMOVZXBW    X6, Y6
-
-// KDSCALES sets Y4 to y.d·fp16(x.d) in every lane and X5 to y.d·fp16(x.dmin)
-// in every lane (positive: the callers subtract with FNMADD, which rounds
-// as ggml's FMA with dmin = -y.d·fp16(x.dmin)).
-#define KDSCALES \
-	VBROADCASTSS (DI), X2 \
-	VMOVD        (SI), X3 \
-	VCVTPH2PS    X3, X3 \
-	VMULPS       X3, X2, X3 \
-	VBROADCASTSS X3, Y4 \
-	VMOVSHDUP    X3, X5 \
-	VBROADCASTSS X5, X5
-
-// KMINS sets X8 to the 4 int32 sums of minimum·(sum of 32 activations),
-// pairs of sub-blocks, as ggml's madd(mins, hadd(bsums lo, bsums hi)).
-#define KMINS \
-	VMOVDQU      260(DI), Y7 \
-	VEXTRACTI128 $1, Y7, X8 \
-	VPHADDW      X8, X7, X7 \
-	VEXTRACTI128 $1, Y6, X8 \
-	VPMADDWD     X7, X8, X8
-
 // Q4KSTEP adds to Y9 the 64 elements of 32 quant bytes at qoff(SI) with
 // the activations at aoff(DI), scaled by sub-block scales from Y6 through
 // the shuffles at k4shuf+soff.
@@ -408,8 +288,8 @@ q51loop:
 	VPAND      Y14, Y3, Y3 \
 	VPMADDUBSW aoff(DI), Y2, Y2 \
 	VPMADDUBSW aoff2(DI), Y3, Y3 \
-	VPSHUFB    k4shuf<>+soff(SB), Y6, Y7 \
-	VPSHUFB    k4shuf<>+soff2(SB), Y6, Y8 \
+	VPSHUFB    ·k4shuf+soff(SB), Y6, Y7 \
+	VPSHUFB    ·k4shuf+soff2(SB), Y6, Y8 \
 	VPMADDWD   Y7, Y2, Y2 \
 	VPMADDWD   Y8, Y3, Y3 \
 	VPADDD     Y2, Y3, Y2 \
@@ -469,8 +349,8 @@ q4kloop:
 	VPADDB     Y8, Y3, Y3 \
 	VPMADDUBSW aoff(DI), Y2, Y2 \
 	VPMADDUBSW aoff2(DI), Y3, Y3 \
-	VPSHUFB    k4shuf<>+soff(SB), Y6, Y7 \
-	VPSHUFB    k4shuf<>+soff2(SB), Y6, Y8 \
+	VPSHUFB    ·k4shuf+soff(SB), Y6, Y7 \
+	VPSHUFB    ·k4shuf+soff2(SB), Y6, Y8 \
 	VPMADDWD   Y7, Y2, Y2 \
 	VPMADDWD   Y8, Y3, Y3 \
 	VPADDD     Y2, Y3, Y2 \
@@ -517,7 +397,7 @@ q5kloop:
 // Q6KSCALE multiplies the int16 pairs of y by the int8 scales picked from
 // X3 by the shuffle at q6shuf+soff, widened to int16.
 #define Q6KSCALE(soff, y) \
-	VPSHUFB   q6shuf<>+soff(SB), X3, X12 \
+	VPSHUFB   ·q6shuf+soff(SB), X3, X12 \
 	VPMOVSXBW X12, Y12 \
 	VPMADDWD  Y12, y, y
 
@@ -527,12 +407,12 @@ q5kloop:
 	VMOVDQU    qoff(SI), Y6 \
 	VMOVDQU    qoff2(SI), Y7 \
 	VMOVDQU    hoff(SI), Y8 \
-	VPAND      m3<>(SB), Y8, Y9 \
+	VPAND      ·m3(SB), Y8, Y9 \
 	VPSLLW     $4, Y9, Y9 \
-	VPAND      m12<>(SB), Y8, Y10 \
+	VPAND      ·m12(SB), Y8, Y10 \
 	VPSLLW     $2, Y10, Y10 \
-	VPAND      m48<>(SB), Y8, Y11 \
-	VPAND      m192<>(SB), Y8, Y8 \
+	VPAND      ·m48(SB), Y8, Y11 \
+	VPAND      ·m192(SB), Y8, Y8 \
 	VPSRLW     $2, Y8, Y8 \
 	VPAND      Y15, Y6, Y12 \
 	VPOR       Y12, Y9, Y9 \
@@ -588,97 +468,3 @@ q6kloop:
 	VZEROUPPER
 	MOVSS        X0, ret+24(FP)
 	RET
-
-// bitshuf spreads byte k of a broadcast 32-bit word over bytes 8k..8k+7;
-// bitmask then sets every bit but bit (j mod 8) of byte j.
-DATA bitshuf<>+0(SB)/8, $0x0000000000000000
-DATA bitshuf<>+8(SB)/8, $0x0101010101010101
-DATA bitshuf<>+16(SB)/8, $0x0202020202020202
-DATA bitshuf<>+24(SB)/8, $0x0303030303030303
-GLOBL bitshuf<>(SB), RODATA|NOPTR, $32
-
-DATA bitmask<>+0(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA bitmask<>+8(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA bitmask<>+16(SB)/8, $0x7fbfdfeff7fbfdfe
-DATA bitmask<>+24(SB)/8, $0x7fbfdfeff7fbfdfe
-GLOBL bitmask<>(SB), RODATA|NOPTR, $32
-
-// k4shuf+32i broadcasts int16 lane i (ggml's get_scale_shuffle_k4).
-DATA k4shuf<>+0(SB)/8, $0x0100010001000100
-DATA k4shuf<>+8(SB)/8, $0x0100010001000100
-DATA k4shuf<>+16(SB)/8, $0x0100010001000100
-DATA k4shuf<>+24(SB)/8, $0x0100010001000100
-DATA k4shuf<>+32(SB)/8, $0x0302030203020302
-DATA k4shuf<>+40(SB)/8, $0x0302030203020302
-DATA k4shuf<>+48(SB)/8, $0x0302030203020302
-DATA k4shuf<>+56(SB)/8, $0x0302030203020302
-DATA k4shuf<>+64(SB)/8, $0x0504050405040504
-DATA k4shuf<>+72(SB)/8, $0x0504050405040504
-DATA k4shuf<>+80(SB)/8, $0x0504050405040504
-DATA k4shuf<>+88(SB)/8, $0x0504050405040504
-DATA k4shuf<>+96(SB)/8, $0x0706070607060706
-DATA k4shuf<>+104(SB)/8, $0x0706070607060706
-DATA k4shuf<>+112(SB)/8, $0x0706070607060706
-DATA k4shuf<>+120(SB)/8, $0x0706070607060706
-DATA k4shuf<>+128(SB)/8, $0x0908090809080908
-DATA k4shuf<>+136(SB)/8, $0x0908090809080908
-DATA k4shuf<>+144(SB)/8, $0x0908090809080908
-DATA k4shuf<>+152(SB)/8, $0x0908090809080908
-DATA k4shuf<>+160(SB)/8, $0x0b0a0b0a0b0a0b0a
-DATA k4shuf<>+168(SB)/8, $0x0b0a0b0a0b0a0b0a
-DATA k4shuf<>+176(SB)/8, $0x0b0a0b0a0b0a0b0a
-DATA k4shuf<>+184(SB)/8, $0x0b0a0b0a0b0a0b0a
-DATA k4shuf<>+192(SB)/8, $0x0d0c0d0c0d0c0d0c
-DATA k4shuf<>+200(SB)/8, $0x0d0c0d0c0d0c0d0c
-DATA k4shuf<>+208(SB)/8, $0x0d0c0d0c0d0c0d0c
-DATA k4shuf<>+216(SB)/8, $0x0d0c0d0c0d0c0d0c
-DATA k4shuf<>+224(SB)/8, $0x0f0e0f0e0f0e0f0e
-DATA k4shuf<>+232(SB)/8, $0x0f0e0f0e0f0e0f0e
-DATA k4shuf<>+240(SB)/8, $0x0f0e0f0e0f0e0f0e
-DATA k4shuf<>+248(SB)/8, $0x0f0e0f0e0f0e0f0e
-GLOBL k4shuf<>(SB), RODATA|NOPTR, $256
-
-// q6shuf+16i picks int8 scale 2i for 8 bytes, then scale 2i+1 (ggml's
-// get_scale_shuffle).
-DATA q6shuf<>+0(SB)/8, $0x0000000000000000
-DATA q6shuf<>+8(SB)/8, $0x0101010101010101
-DATA q6shuf<>+16(SB)/8, $0x0202020202020202
-DATA q6shuf<>+24(SB)/8, $0x0303030303030303
-DATA q6shuf<>+32(SB)/8, $0x0404040404040404
-DATA q6shuf<>+40(SB)/8, $0x0505050505050505
-DATA q6shuf<>+48(SB)/8, $0x0606060606060606
-DATA q6shuf<>+56(SB)/8, $0x0707070707070707
-DATA q6shuf<>+64(SB)/8, $0x0808080808080808
-DATA q6shuf<>+72(SB)/8, $0x0909090909090909
-DATA q6shuf<>+80(SB)/8, $0x0a0a0a0a0a0a0a0a
-DATA q6shuf<>+88(SB)/8, $0x0b0b0b0b0b0b0b0b
-DATA q6shuf<>+96(SB)/8, $0x0c0c0c0c0c0c0c0c
-DATA q6shuf<>+104(SB)/8, $0x0d0d0d0d0d0d0d0d
-DATA q6shuf<>+112(SB)/8, $0x0e0e0e0e0e0e0e0e
-DATA q6shuf<>+120(SB)/8, $0x0f0f0f0f0f0f0f0f
-GLOBL q6shuf<>(SB), RODATA|NOPTR, $128
-
-// Byte masks of the Q6_K high bit pairs.
-DATA m3<>+0(SB)/8, $0x0303030303030303
-DATA m3<>+8(SB)/8, $0x0303030303030303
-DATA m3<>+16(SB)/8, $0x0303030303030303
-DATA m3<>+24(SB)/8, $0x0303030303030303
-GLOBL m3<>(SB), RODATA|NOPTR, $32
-
-DATA m12<>+0(SB)/8, $0x0c0c0c0c0c0c0c0c
-DATA m12<>+8(SB)/8, $0x0c0c0c0c0c0c0c0c
-DATA m12<>+16(SB)/8, $0x0c0c0c0c0c0c0c0c
-DATA m12<>+24(SB)/8, $0x0c0c0c0c0c0c0c0c
-GLOBL m12<>(SB), RODATA|NOPTR, $32
-
-DATA m48<>+0(SB)/8, $0x3030303030303030
-DATA m48<>+8(SB)/8, $0x3030303030303030
-DATA m48<>+16(SB)/8, $0x3030303030303030
-DATA m48<>+24(SB)/8, $0x3030303030303030
-GLOBL m48<>(SB), RODATA|NOPTR, $32
-
-DATA m192<>+0(SB)/8, $0xc0c0c0c0c0c0c0c0
-DATA m192<>+8(SB)/8, $0xc0c0c0c0c0c0c0c0
-DATA m192<>+16(SB)/8, $0xc0c0c0c0c0c0c0c0
-DATA m192<>+24(SB)/8, $0xc0c0c0c0c0c0c0c0
-GLOBL m192<>(SB), RODATA|NOPTR, $32

@@ -34,7 +34,7 @@ func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, 
 		panic(fmt.Sprintf("kernels: MatMul %v %dx%d by %d rows: weights %d bytes (need %d), activations %d (need %d), dst %d (need %d)",
 			wt, rows, cols, nActs, len(w), rows*wrb, len(acts), nActs*arb, len(dst), nActs*rows))
 	}
-	m := matmulTask{dot: k.dot, dst: dst, w: w, wrb: wrb, rows: rows, cols: cols, acts: acts, arb: arb, nActs: nActs}
+	m := matmulTask{dot: k.dot, dot4: k.dot4, dst: dst, w: w, wrb: wrb, rows: rows, cols: cols, acts: acts, arb: arb, nActs: nActs}
 	if pool.Threads() == 1 {
 		m.run(0, rows)
 		return
@@ -56,6 +56,7 @@ func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, 
 // matmulTask is one MatMul's arguments; run computes its rows [lo, hi).
 type matmulTask struct {
 	dot        dotFunc
+	dot4       dot4Func // nil: one activation row at a time
 	dst        []float32
 	w, acts    []byte
 	wrb, arb   int
@@ -66,7 +67,18 @@ type matmulTask struct {
 func (m *matmulTask) run(lo, hi int) {
 	for r := lo; r < hi; r++ {
 		row := m.w[r*m.wrb : (r+1)*m.wrb]
-		for a := 0; a < m.nActs; a++ {
+		a := 0
+		if m.dot4 != nil {
+			// Four activation rows per pass over the weight row: its blocks
+			// are decoded once for the four.
+			for ; a+4 <= m.nActs; a += 4 {
+				out := m.dot4(m.cols, row, m.acts[a*m.arb:(a+4)*m.arb], m.arb)
+				for k, v := range out {
+					m.dst[(a+k)*m.rows+r] = v
+				}
+			}
+		}
+		for ; a < m.nActs; a++ {
 			m.dst[a*m.rows+r] = m.dot(m.cols, row, m.acts[a*m.arb:(a+1)*m.arb])
 		}
 	}

@@ -148,3 +148,32 @@ func dequantizedDotTolerance(ty gguf.Type, n int, w, a []byte) float64 {
 	}
 	return tol
 }
+
+// TestDot4MatchesDot checks the four-row kernels bit for bit against the
+// one-row kernels at every tried length, with the four rows at a stride
+// larger than a row (as in a batch whose rows are padded).
+func TestDot4MatchesDot(t *testing.T) {
+	for _, ty := range weightTypes {
+		if kernelsOf(ty).dot4 == nil {
+			continue
+		}
+		bs := int(ty.BlockSize())
+		for _, nb := range blockCounts {
+			n := nb * bs
+			w := quantized(ty, randomRows(uint64(nb), 1, n, 0.3))
+			arb := RowBytes(ActivationType(ty), n)
+			stride := arb + 100
+			a := make([]byte, 3*stride+arb)
+			for k := 0; k < 4; k++ {
+				copy(a[k*stride:], activations(ty, randomRows(uint64(nb*10+k), 1, n, 2)))
+			}
+			got := kernelsOf(ty).dot4(n, w, a, stride)
+			for k := 0; k < 4; k++ {
+				want := VecDot(ty, n, w, a[k*stride:k*stride+arb])
+				if math.Float32bits(got[k]) != math.Float32bits(want) {
+					t.Errorf("%v n=%d row %d: dot4 %v, dot %v", ty, n, k, got[k], want)
+				}
+			}
+		}
+	}
+}

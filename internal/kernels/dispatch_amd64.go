@@ -3,6 +3,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"github.com/neovratz/neovratz/internal/gguf"
@@ -25,6 +26,9 @@ func axpyF32AVX2(a float32, x, y *float32, n int)
 
 //go:noescape
 func dotF16AVX2(x, y *byte, n int) float32
+
+//go:noescape
+func dotBF16AVX2(x, y *byte, n int) float32
 
 //go:noescape
 func dotQ8_0AVX2(w, a *byte, nb int) float32
@@ -97,6 +101,7 @@ func blockDot(kernel func(w, a *byte, nb int) float32, bs int) dotFunc {
 func installSIMD(k *kernelTable) {
 	k[gguf.TypeF32].dot = dotF32RowAVX2
 	k[gguf.TypeF16].dot = dotF16RowAVX2
+	k[gguf.TypeBF16].dot = dotBF16RowAVX2
 	k[gguf.TypeQ8_0].dot = blockDot(dotQ8_0AVX2, qk)
 	k[gguf.TypeQ4_0].dot = blockDot(dotQ4_0AVX2, qk)
 	k[gguf.TypeQ4_1].dot = blockDot(dotQ4_1AVX2, qk)
@@ -146,6 +151,22 @@ func dotF16RowAVX2(n int, w, a []byte) float32 {
 	}
 	for i := np; i < n; i++ {
 		s += float64(f16(w[2*i:]) * f16(a[2*i:]))
+	}
+	return float32(s)
+}
+
+// dotBF16RowAVX2 is ggml_vec_dot_bf16 on AVX2: 32 elements at a time in
+// float32 lanes, the rest added in float64.
+func dotBF16RowAVX2(n int, w, a []byte) float32 {
+	np := n &^ 31
+	var s float64
+	if np > 0 {
+		s = float64(dotBF16AVX2(&w[0], &a[0], np))
+	}
+	for i := np; i < n; i++ {
+		x := gguf.BF16ToFloat32(binary.LittleEndian.Uint16(w[2*i:]))
+		y := gguf.BF16ToFloat32(binary.LittleEndian.Uint16(a[2*i:]))
+		s += float64(x * y)
 	}
 	return float32(s)
 }

@@ -3,9 +3,21 @@ package kernels
 import (
 	"encoding/binary"
 	"math"
+	"sync"
 
 	"github.com/neovratz/neovratz/internal/gguf"
 )
+
+// halfTable maps every half to its float32 (256 KiB, built on first use):
+// one load instead of the branches of a conversion, as ggml's
+// ggml_table_f32_f16 does where the CPU has no F16C.
+var halfTable = sync.OnceValue(func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for h := range t {
+		t[h] = gguf.F16ToFloat32(uint16(h))
+	}
+	return &t
+})
 
 // The unquantized formats: F32, F16 and BF16 rows, little-endian.
 
@@ -25,8 +37,9 @@ func quantF32(src []float32, dst []byte) {
 
 func dequantF16(src []byte, dst []float32) {
 	src = src[:2*len(dst)]
+	tab := halfTable()
 	for i := range dst {
-		dst[i] = gguf.F16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
+		dst[i] = tab[binary.LittleEndian.Uint16(src[2*i:])]
 	}
 }
 
@@ -67,10 +80,11 @@ func dotF32Row(n int, w, a []byte) float32 {
 
 func dotF16Row(n int, w, a []byte) float32 {
 	w, a = w[:2*n], a[:2*n]
+	tab := halfTable()
 	var s float64
 	for i := 0; i < n; i++ {
-		x := gguf.F16ToFloat32(binary.LittleEndian.Uint16(w[2*i:]))
-		y := gguf.F16ToFloat32(binary.LittleEndian.Uint16(a[2*i:]))
+		x := tab[binary.LittleEndian.Uint16(w[2*i:])]
+		y := tab[binary.LittleEndian.Uint16(a[2*i:])]
 		s += float64(x * y)
 	}
 	return float32(s)

@@ -25,7 +25,7 @@ func main() {
 	// The first SIGINT/SIGTERM cancels ctx and starts a graceful shutdown; stop() below
 	// restores the default handling, so a second signal kills a process stuck in shutdown.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	m := Main{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	m := Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	go func() {
 		<-ctx.Done()
 		stop()
@@ -45,6 +45,8 @@ const (
 // Main is the program. Its fields are the process's surroundings, injected so tests can run
 // it in-process.
 type Main struct {
+	// Stdin is the input of the commands that read one (run); nil means none.
+	Stdin  io.Reader
 	Stdout io.Writer // logs and requested output (help, version)
 	Stderr io.Writer // errors
 	// Getenv looks up an environment variable; nil means an empty environment. It is the only
@@ -72,6 +74,11 @@ func (m *Main) commands() []struct {
 		{"api", "run the API service against Redis", &apiCommand{m: m}},
 		{"worker", "run a GPU worker: pull jobs from Redis or a remote API, run them on engines", &workerCommand{m: m}},
 		{"keys", "create, list and revoke API keys", &keysCommand{m: m}},
+		{"pull", "download a model from Hugging Face or a URL into the models directory", &pullCommand{m: m}},
+		{"models", "list the models in the models directory", &modelsCommand{m: m}},
+		{"rm", "remove a model from the models directory", &rmCommand{m: m}},
+		{"run", "chat with a model through a running server (or in-process with --local)", &runCommand{m: m}},
+		{"image", "generate an image through a running server", &imageCommand{m: m}},
 		{"tokenize", "print the token ids of a text under a GGUF model's tokenizer", &tokenizeCommand{m: m}},
 		{"generate", "generate text from a prompt with the native engine and report its speed", &generateCommand{m: m}},
 		{"version", "print the version", &versionCommand{m: m}},

@@ -34,6 +34,7 @@ type generateConfig struct {
 	Context     int
 	Chat        bool
 	JSON        bool
+	Parallel    int
 }
 
 func (c *generateCommand) flags(cfg *generateConfig) *flagSet {
@@ -74,6 +75,7 @@ last line with prompt_tokens, generated_tokens, prefill_tokens_per_s and decode_
 	f.Int(&cfg.Context, "context", 4096, "most positions (prompt and generated tokens), capped by the model's context length")
 	f.Bool(&cfg.Chat, "chat", false, "apply the model's chat template to the prompt as a user message")
 	f.Bool(&cfg.JSON, "json", false, "print JSON lines per token and a summary line")
+	f.Int(&cfg.Parallel, "parallel", 1, "run this many sequences of the prompt in one batch (a throughput benchmark: prints only the summary, with aggregate tokens/s)")
 	return f
 }
 
@@ -95,6 +97,8 @@ type summaryLine struct {
 	GeneratedTokens   int     `json:"generated_tokens"`
 	PrefillTokensPerS float64 `json:"prefill_tokens_per_s"`
 	DecodeTokensPerS  float64 `json:"decode_tokens_per_s"`
+	// Sequences is set with --parallel: the tokens and rates are then totals over them.
+	Sequences int `json:"sequences,omitempty"`
 }
 
 func (c *generateCommand) Run(ctx context.Context, args []string) error {
@@ -111,6 +115,8 @@ func (c *generateCommand) Run(ctx context.Context, args []string) error {
 		return usageErrorf("--max-tokens must be at least 1")
 	case cfg.Context == 0:
 		return usageErrorf("--context must be at least 1")
+	case cfg.Parallel == 0:
+		return usageErrorf("--parallel must be at least 1")
 	}
 	m, err := llama.Open(cfg.Model)
 	if err != nil {
@@ -141,6 +147,9 @@ func (c *generateCommand) Run(ctx context.Context, args []string) error {
 
 	r := m.NewRunner(cfg.Threads, n)
 	defer r.Close()
+	if cfg.Parallel > 1 {
+		return c.parallel(ctx, r, m, prompt, n, maxTokens, cfg, seed)
+	}
 	cache := m.NewKVCache(n)
 	logits := make([]float32, m.Params.Vocab)
 	dec := m.Tokenizer.NewDecoder()
@@ -205,4 +214,63 @@ func rate(n int, d time.Duration) float64 {
 		return 0
 	}
 	return math.Round(float64(n)/d.Seconds()*100) / 100
+}
+
+// parallel runs cfg.Parallel sequences of the same prompt together: one batched pass reads
+// all the prompts, then each pass advances every sequence by a token. It prints the summary
+// with totals over the sequences: what the engine's continuous batching gives a loaded server.
+func (c *generateCommand) parallel(ctx context.Context, r *llama.Runner, m *llama.Model, prompt []int32, n, maxTokens int, cfg generateConfig, seed uint64) error {
+	type seq struct {
+		cache  *llama.KVCache
+		smp    *sample.Sampler
+		logits []float32
+		done   bool
+	}
+	seqs := make([]*seq, cfg.Parallel)
+	steps := make([]llama.Step, 0, len(seqs))
+	for i := range seqs {
+		s := &seq{cache: m.NewKVCache(n), smp: sample.New(sample.Params{Temperature: cfg.Temperature, Seed: seed + uint64(i)}),
+			logits: make([]float32, m.Params.Vocab)}
+		seqs[i] = s
+		steps = append(steps, llama.Step{Cache: s.cache, Tokens: prompt, Logits: s.logits})
+	}
+	start := time.Now()
+	if err := r.Forward(steps); err != nil {
+		return err
+	}
+	prefill := time.Since(start)
+	decodeStart := time.Now()
+	generated, decoded := 0, 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		steps = steps[:0]
+		for _, s := range seqs {
+			if s.done {
+				continue
+			}
+			tok := s.smp.Sample(s.logits)
+			s.smp.Accept(tok)
+			generated++
+			if m.Tokenizer.IsEOG(tok) || s.cache.Len()-len(prompt)+1 >= maxTokens {
+				s.done = true
+				continue
+			}
+			steps = append(steps, llama.Step{Cache: s.cache, Tokens: []int32{tok}, Logits: s.logits})
+		}
+		if len(steps) == 0 {
+			break
+		}
+		if err := r.Forward(steps); err != nil {
+			return err
+		}
+		decoded += len(steps)
+	}
+	decode := time.Since(decodeStart)
+	sum := summaryLine{PromptTokens: len(prompt) * len(seqs), GeneratedTokens: generated, Sequences: len(seqs),
+		PrefillTokensPerS: rate(len(prompt)*len(seqs), prefill), DecodeTokensPerS: rate(decoded, decode)}
+	b, _ := json.Marshal(sum)
+	_, err := fmt.Fprintf(c.m.Stdout, "%s\n", b)
+	return err
 }

@@ -153,3 +153,18 @@ func TestGenerateCommandText(t *testing.T) {
 		t.Errorf("no prompt: exit %d, want usage error", code)
 	}
 }
+
+func TestGenerateCommandParallel(t *testing.T) {
+	path, _ := writeFixture(t, "qwen3", gguf.TypeF32)
+	code, out, errs := run(t, nil, "generate", "--model", path, "--prompt", "the quick brown fox", "--max-tokens", "6", "--parallel", "4", "--temperature", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var sum summaryLine
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	if sum.Sequences != 4 || sum.GeneratedTokens > 24 || sum.GeneratedTokens < 4 || sum.DecodeTokensPerS <= 0 {
+		t.Errorf("summary %+v", sum)
+	}
+}

@@ -297,7 +297,7 @@ func attendF16(out, q []float32, c *KVCache, li, kvh, pos int, scale float32, sc
 	qh := scratch[:hd]
 	acc := scratch[hd : 2*hd] // F16 values held as float32
 	for i, v := range q {
-		qh[i] = f16ToF32[gguf.Float32ToF16(v)]
+		qh[i] = roundF16(v)
 	}
 	clear(acc)
 	keys, vals := c.k[li], c.v[li]
@@ -327,7 +327,21 @@ func attendF16(out, q []float32, c *KVCache, li, kvh, pos int, scale float32, sc
 	}
 }
 
-func roundF16(x float32) float32 { return f16ToF32[gguf.Float32ToF16(x)] }
+// roundF16 rounds x to the nearest half (ties to even), as a float32. Values in the range of
+// normal halves are rounded on the float32 bits directly: add half an F16 ulp (less one, plus
+// the lowest kept bit, for ties to even) and clear the 13 bits F16 lacks; a carry into the
+// exponent is the right result. Others (subnormal halves, overflow, NaN) take the table.
+func roundF16(x float32) float32 {
+	b := math.Float32bits(x)
+	if e := (b >> 23) & 0xff; e >= 127-14 && e <= 127+15 {
+		b += 0xfff + (b>>13)&1
+		b &^= 0x1fff
+		if (b>>23)&0xff <= 127+15 {
+			return math.Float32frombits(b)
+		}
+	}
+	return f16ToF32[gguf.Float32ToF16(x)]
+}
 
 // dotF16 is the dot product of a float32 vector with a vector of halves.
 func dotF16(a []float32, b []uint16) float32 {

@@ -189,6 +189,28 @@ var layerValues = map[string][3]string{
 	"request-timeout": {"1m", "2m", "3m"},
 	"id":              {"file-worker", "env-worker", "flag-worker"},
 	"hardware":        {"1x file GPU", "1x env GPU", "1x flag GPU"},
+	// pull, models, rm, run, image
+	"hf-endpoint":     {"http://file.example", "https://env.example", "http://flag.example"},
+	"hf-token":        {"hf_file", "hf_env", "hf_flag"},
+	"as":              {"file.gguf", "env.gguf", "flag.gguf"},
+	"force":           {"true", "false", "true"},
+	"retries":         {"1", "2", "3"},
+	"json":            {"true", "false", "true"},
+	"host":            {"http://file:8080", "env:8080", "https://flag.example"},
+	"api-key":         {"nvk_file_0123456789abcdef", "nvk_env_0123456789abcdef", "nvk_flag_0123456789abcdef"},
+	"system":          {"file prompt", "env prompt", "flag prompt"},
+	"max-tokens":      {"10", "20", "30"},
+	"temperature":     {"0.1", "0.2", "0.3"},
+	"local":           {"true", "false", "true"},
+	"threads":         {"1", "2", "3"},
+	"output":          {"file.png", "env.png", "flag.png"},
+	"size":            {"64x64", "128x64", "64x128"},
+	"n":               {"2", "3", "4"},
+	"steps":           {"10", "20", "30"},
+	"cfg-scale":       {"1.5", "2.5", "3.5"},
+	"seed":            {"1", "2", "3"},
+	"negative-prompt": {"file text", "env text", "flag text"},
+	"sampler":         {"euler", "euler_a", "dpm++2m"},
 }
 
 // flagSets returns the flag set of every command that has flags.
@@ -198,6 +220,11 @@ func flagSets() map[string]*flagSet {
 		"serve":  (&serveCommand{m: m}).flags(&serveConfig{}),
 		"api":    (&apiCommand{m: m}).flags(&apiConfig{}),
 		"worker": (&workerCommand{m: m}).flags(&workerConfig{}),
+		"pull":   (&pullCommand{m: m}).flags(&pullConfig{}),
+		"models": (&modelsCommand{m: m}).flags(&modelsConfig{}),
+		"rm":     (&rmCommand{m: m}).flags(&modelsDirConfig{}),
+		"run":    (&runCommand{m: m}).flags(&runConfig{}, new(string)),
+		"image":  (&imageCommand{m: m}).flags(&imageCommandConfig{}, &imageFlagValues{}),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,10 +23,11 @@ const adminKey = "nvk_bench_workerbench0123456789"
 
 // deployment is a running set of neovratz processes.
 type deployment struct {
-	name  string
-	url   string
-	token string
-	procs []*proc
+	name     string
+	url      string
+	token    string
+	procs    []*proc
+	redisPID int // the Redis server's pid when it runs on this machine, for its CPU time
 }
 
 type proc struct {
@@ -91,6 +93,9 @@ func deploy(ctx context.Context, setup string, o options, tmp string) (*deployme
 		}
 		rdb := redis.NewClient(opts)
 		err = rdb.FlushDB(ctx).Err()
+		if err == nil {
+			d.redisPID = redisPID(ctx, rdb)
+		}
 		rdb.Close()
 		if err != nil {
 			return nil, fmt.Errorf("flush %s: %w", o.redisURL, err)
@@ -119,6 +124,21 @@ func deploy(ctx context.Context, setup string, o options, tmp string) (*deployme
 		return nil, err
 	}
 	return d, nil
+}
+
+// redisPID reads the Redis server's process id from INFO server (0 when unknown).
+func redisPID(ctx context.Context, rdb *redis.Client) int {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, _ := strconv.Atoi(v)
+			return pid
+		}
+	}
+	return 0
 }
 
 // start runs a neovratz process and waits for its "listening" log line.

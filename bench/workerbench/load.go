@@ -33,13 +33,20 @@ type result struct {
 func (r result) rps(d time.Duration) float64 { return float64(r.ok) / d.Seconds() }
 
 // measure runs clients closed-loop clients against url: o.warmup unmeasured, then o.duration.
-// A request counts in the level where it ends.
-func measure(ctx context.Context, url, token string, clients int, o options) result {
+// A request counts in the level where it ends. sample, when not nil, is called as the measured
+// window opens and as it closes.
+func measure(ctx context.Context, url, token string, clients int, o options, sample func()) result {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, IdleConnTimeout: time.Minute},
 		Timeout: time.Minute}
 	defer client.CloseIdleConnections()
 	start := time.Now()
 	measureFrom, end := start.Add(o.warmup), start.Add(o.warmup+o.duration)
+	if sample != nil {
+		t1 := time.AfterFunc(o.warmup, sample)
+		t2 := time.AfterFunc(o.warmup+o.duration, sample)
+		defer t1.Stop()
+		defer t2.Stop()
+	}
 	var mu sync.Mutex
 	var res result
 	var wg sync.WaitGroup

@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 )
@@ -110,13 +111,29 @@ func run(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("## %s\n\n", d.name)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "clients\treq/s\tok\terrors\tTTFT p50\tTTFT p99\tadded p50\tadded p99\te2e p50\te2e p99\te2e added p50\te2e added p99\t")
+		fmt.Fprintln(tw, "clients\treq/s\terrors\tTTFT p50\tTTFT p99\tadded p50\tadded p99\te2e p50\te2e p99\te2e added p50\te2e added p99\tcores busy\t")
+		var cpuRows []string
 		best, flat := 0.0, 0
 		for _, c := range o.concurrency {
-			r := measure(ctx, d.url, d.token, c, o)
-			fmt.Fprintf(tw, "%d\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c, r.rps(o.duration), r.ok, r.errors,
+			var samples []cpuSample
+			var mu sync.Mutex
+			r := measure(ctx, d.url, d.token, c, o, func() {
+				s := sampleCPU(d, d.redisPID)
+				mu.Lock()
+				samples = append(samples, s)
+				mu.Unlock()
+			})
+			time.Sleep(50 * time.Millisecond) // the closing sample's timer
+			mu.Lock()
+			cpu, cores := "", 0.0
+			if len(samples) == 2 {
+				cpu, cores = perRequest(samples[0], samples[1], r.ok, o.duration)
+			}
+			mu.Unlock()
+			cpuRows = append(cpuRows, fmt.Sprintf("%d clients: %s", c, cpu))
+			fmt.Fprintf(tw, "%d\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t\n", c, r.rps(o.duration), r.errors,
 				ms(r.ttft.p(50)), ms(r.ttft.p(99)), ms(r.ttft.p(50)-o.ttft), ms(r.ttft.p(99)-o.ttft),
-				ms(r.e2e.p(50)), ms(r.e2e.p(99)), ms(r.e2e.p(50)-engineTotal), ms(r.e2e.p(99)-engineTotal))
+				ms(r.e2e.p(50)), ms(r.e2e.p(99)), ms(r.e2e.p(50)-engineTotal), ms(r.e2e.p(99)-engineTotal), cores)
 			fmt.Fprintf(os.Stderr, "%s: %d clients: %.0f req/s\n", setup, c, r.rps(o.duration))
 			rps := r.rps(o.duration)
 			if rps < best*(1+o.plateau) {
@@ -129,6 +146,10 @@ func run(ctx context.Context, args []string) error {
 			best = max(best, rps)
 		}
 		tw.Flush()
+		fmt.Printf("\nCPU per request (ms), by process:\n\n")
+		for _, row := range cpuRows {
+			fmt.Printf("    %s\n", row)
+		}
 		fmt.Printf("\nprocesses: %s\n\n", d.describe())
 		d.stop()
 	}

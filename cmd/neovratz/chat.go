@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -24,6 +25,10 @@ type remoteChat struct {
 
 func (r remoteChat) Chat(ctx context.Context, req client.ChatRequest, onDelta func(string)) (client.ChatResult, error) {
 	res, err := r.c.Chat(ctx, req, onDelta)
+	var apiErr *client.Error
+	if errors.As(err, &apiErr) && apiErr.Code == "model_not_found" {
+		return res, fmt.Errorf("%w; to run a model file of this machine without a server: neovratz run --local MODEL", err)
+	}
 	return res, r.cfg.explain(err)
 }
 

@@ -113,10 +113,15 @@ func (c *pullCommand) Run(ctx context.Context, args []string) error {
 	}
 	bar := newProgressBar(c.m.Stderr, time.Now)
 	track := newTransferRate(time.Now)
+	current := ""
 	res, err := p.Pull(ctx, cfg.Ref, pull.Options{
 		Name:  cfg.As,
 		Force: cfg.Force,
 		Progress: func(pr pull.Progress) {
+			if pr.File != current { // the next shard: leave the last one's bar on its own line
+				bar.done()
+				current = pr.File
+			}
 			rate, eta := track.update(pr)
 			detail := formatBytes(pr.Done)
 			if pr.Total > 0 {

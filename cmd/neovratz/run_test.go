@@ -85,7 +85,7 @@ func TestRunErrors(t *testing.T) {
 		{"no model", env{}, []string{"run"}, exitUsage, "want the model to run"},
 		{"no prompt", env{"NEOVRATZ_HOST": s.URL}, []string{"run", "m"}, exitUsage, "want a prompt"},
 		{"unknown model", env{"NEOVRATZ_HOST": s.URL}, []string{"run", "nope", "hi"}, exitError,
-			"neovratz run: The model \"nope\" does not exist or no worker serves it. (HTTP 404)\n"},
+			"neovratz run: The model \"nope\" does not exist or no worker serves it. (HTTP 404); to run a model file of this machine without a server: neovratz run --local MODEL\n"},
 		{"no server", env{"NEOVRATZ_HOST": "http://" + nowhere}, []string{"run", "m", "hi"}, exitError, "is 'neovratz serve' running?"},
 		{"bad host", env{"NEOVRATZ_HOST": "ftp://x"}, []string{"run", "m", "hi"}, exitUsage, "NEOVRATZ_HOST"},
 		{"bad temperature", env{}, []string{"run", "m", "hi", "--temperature", "3"}, exitUsage, "want a number from 0 to 2"},

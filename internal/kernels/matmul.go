@@ -35,23 +35,34 @@ func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, 
 			wt, rows, cols, nActs, len(w), rows*wrb, len(acts), nActs*arb, len(dst), nActs*rows))
 	}
 	m := matmulTask{dot: k.dot, dot4: k.dot4, dst: dst, w: w, wrb: wrb, rows: rows, cols: cols, acts: acts, arb: arb, nActs: nActs}
-	if pool.Threads() == 1 {
-		m.run(0, rows)
-		return
-	}
 	// Chunks of rows: enough of them per thread to balance, each big enough
-	// that handing it out costs little beside its dot products.
-	chunk := max(4, (rows+8*pool.threads-1)/(8*pool.threads))
-	if chunk >= rows {
-		m.run(0, rows)
+	// that handing it out costs little beside its dot products, and small
+	// enough to stay in a core's L2 while every activation tile passes by.
+	threads := pool.Threads()
+	chunk := max(4, (rows+8*threads-1)/(8*threads))
+	chunk = min(chunk, max(4, chunkBytes/wrb))
+	if threads == 1 || chunk >= rows {
+		for lo := 0; lo < rows; lo += chunk {
+			m.run(lo, min(lo+chunk, rows))
+		}
 		return
 	}
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
 	pool.mm = m
+	defer func() { pool.mm = matmulTask{} }() // drop the references to the caller's buffers
 	pool.runLocked(rows, chunk, &pool.mm)
-	pool.mm = matmulTask{} // drop the references to the caller's buffers
 }
+
+// Cache blocking. A chunk of weight rows (at most chunkBytes) is multiplied
+// by actTile activation rows at a time, so that both stay in a core's L2
+// cache: a long prompt then streams the weights once per tile from memory
+// and each tile once per chunk from L3, instead of every activation row
+// once per weight row.
+const (
+	chunkBytes = 256 << 10
+	actTile    = 16
+)
 
 // matmulTask is one MatMul's arguments; run computes its rows [lo, hi).
 type matmulTask struct {
@@ -65,21 +76,24 @@ type matmulTask struct {
 }
 
 func (m *matmulTask) run(lo, hi int) {
-	for r := lo; r < hi; r++ {
-		row := m.w[r*m.wrb : (r+1)*m.wrb]
-		a := 0
-		if m.dot4 != nil {
-			// Four activation rows per pass over the weight row: its blocks
-			// are decoded once for the four.
-			for ; a+4 <= m.nActs; a += 4 {
-				out := m.dot4(m.cols, row, m.acts[a*m.arb:(a+4)*m.arb], m.arb)
-				for k, v := range out {
-					m.dst[(a+k)*m.rows+r] = v
+	for t0 := 0; t0 < m.nActs; t0 += actTile {
+		t1 := min(t0+actTile, m.nActs)
+		for r := lo; r < hi; r++ {
+			row := m.w[r*m.wrb : (r+1)*m.wrb]
+			a := t0
+			if m.dot4 != nil {
+				// Four activation rows per pass over the weight row: its
+				// blocks are decoded once for the four.
+				for ; a+4 <= t1; a += 4 {
+					out := m.dot4(m.cols, row, m.acts[a*m.arb:(a+4)*m.arb], m.arb)
+					for k, v := range out {
+						m.dst[(a+k)*m.rows+r] = v
+					}
 				}
 			}
-		}
-		for ; a < m.nActs; a++ {
-			m.dst[a*m.rows+r] = m.dot(m.cols, row, m.acts[a*m.arb:(a+1)*m.arb])
+			for ; a < t1; a++ {
+				m.dst[a*m.rows+r] = m.dot(m.cols, row, m.acts[a*m.arb:(a+1)*m.arb])
+			}
 		}
 	}
 }

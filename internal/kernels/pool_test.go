@@ -99,12 +99,13 @@ func TestPoolPanic(t *testing.T) {
 }
 
 // TestMatMul checks MatMul against VecDot row by row for every weight type,
-// several activation counts (decode and batched), odd row counts and pools.
+// several activation counts (decode, batched, and a prompt longer than one
+// activation tile), odd row counts and pools.
 func TestMatMul(t *testing.T) {
 	const cols = 512
 	for _, ty := range weightTypes {
 		for _, rows := range []int{1, 7, 64} {
-			for _, nActs := range []int{1, 3, 8} {
+			for _, nActs := range []int{1, 3, 8, 37} {
 				for _, threads := range []int{1, 3} {
 					name := fmt.Sprintf("%v/%dx%d/%d acts/%d threads", ty, rows, cols, nActs, threads)
 					t.Run(name, func(t *testing.T) {

@@ -190,3 +190,44 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReplicas runs two API servers on one Redis: a revocation through one holds at once on the
+// other, and a key's limits count the requests both serve.
+func TestReplicas(t *testing.T) {
+	e := newEnv(t, "redis")
+	other := e.replica(t)
+	get := func(base, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/v1/models", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	k, token := e.key(t, auth.Spec{Scopes: []auth.Scope{auth.ScopeInference}})
+	if code := get(other, token); code != 200 {
+		t.Fatalf("the other replica before revoking: %d", code)
+	}
+	if resp, body := e.do(t, "DELETE", "/v1/admin/keys/"+k.ID, e.admin, ""); resp.StatusCode != 200 {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, body)
+	}
+	if code := get(other, token); code != 401 {
+		t.Errorf("the other replica after revoking: %d, want 401", code)
+	}
+
+	_, limited := e.key(t, auth.Spec{Scopes: []auth.Scope{auth.ScopeInference}, Limits: auth.Limits{RequestsPerMinute: 2}})
+	for i, base := range []string{e.url, other} {
+		if code := get(base, limited); code != 200 {
+			t.Fatalf("request %d: %d", i, code)
+		}
+	}
+	for _, base := range []string{e.url, other} {
+		if code := get(base, limited); code != 429 {
+			t.Errorf("third request (%s): %d, want 429: the replicas share the allowance", base, code)
+		}
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 // env is a real API server on 127.0.0.1:0 over a real broker, with a test worker serving it.
 type env struct {
+	cfg    Config // what api was built with
 	url    string
 	api    *Server
 	b      broker.Broker
@@ -114,7 +115,7 @@ func newEnvWith(t *testing.T, kind string, bcfg broker.Config, mod ...func(*Conf
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.api = api
+	e.api, e.cfg = api, cfg
 	srv := httptest.NewServer(api.Handler())
 	e.url = srv.URL
 	t.Cleanup(func() {
@@ -131,6 +132,27 @@ func newEnvWith(t *testing.T, kind string, bcfg broker.Config, mod ...func(*Conf
 	e.admin = token
 	e.worker = startTestWorker(t, e.b)
 	return e
+}
+
+// replica starts a second API server on the same broker and stores, as another replica behind
+// a load balancer would be, and returns its URL.
+func (e *env) replica(t *testing.T) string {
+	t.Helper()
+	cfg := e.cfg
+	cfg.Registry = prometheus.NewRegistry()
+	if _, ok := cfg.Limiter.(*auth.RedisLimiter); !ok {
+		t.Fatal("replicas share limits only through Redis")
+	}
+	api, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		api.Close()
+	})
+	return srv.URL
 }
 
 // key creates a key from spec and returns its token.

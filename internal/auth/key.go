@@ -81,6 +81,7 @@ var ErrInvalidSpec = errors.New("invalid key spec")
 // SpecError says what is wrong with a Spec; its text is safe to show the client.
 type SpecError struct{ Field, Reason string }
 
+// Error says which field is wrong and why.
 func (e *SpecError) Error() string { return e.Field + ": " + e.Reason }
 
 // Is makes errors.Is(err, ErrInvalidSpec) true.

@@ -29,6 +29,7 @@ type Error struct {
 	Cause      error
 }
 
+// Error is the status, the message and the cause, for logs.
 func (e *Error) Error() string {
 	if e.Cause != nil {
 		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Cause)
@@ -36,6 +37,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%d %s", e.Status, e.Message)
 }
 
+// Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Cause }
 
 func errBadRequest(param, format string, args ...any) *Error {

@@ -60,8 +60,8 @@ func (d *deployment) stop() {
 
 // modelsYAML is the models section of every process that runs a worker.
 func modelsYAML(o options) string {
-	return fmt.Sprintf("models:\n  - {name: sim, kind: text, slots: %d, engine: sim, sim: {time-to-first-token: %s, inter-token-latency: %s, tokens: %d}}\n",
-		o.slots, o.ttft, o.itl, o.tokens)
+	return fmt.Sprintf("models:\n  - {name: sim, kind: text, slots: %d, stream-interval: %s, engine: sim, sim: {time-to-first-token: %s, inter-token-latency: %s, tokens: %d}}\n",
+		o.slots, o.interval, o.ttft, o.itl, o.tokens)
 }
 
 func deploy(ctx context.Context, setup string, o options, tmp string) (*deployment, error) {

@@ -52,6 +52,7 @@ type options struct {
 	ttft, itl   time.Duration
 	tokens      int
 	slots       int
+	interval    time.Duration
 	plateau     float64
 	bin         string
 }
@@ -67,6 +68,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.ttft, "ttft", 20*time.Millisecond, "sim engine: time to first token")
 	fs.DurationVar(&o.itl, "itl", 10*time.Millisecond, "sim engine: time per further token")
 	fs.IntVar(&o.tokens, "tokens", 16, "tokens per answer")
+	fs.DurationVar(&o.interval, "stream-interval", 0, "the model's stream-interval: least time between a job's event writes after the first")
 	fs.IntVar(&o.slots, "slots", 1024, "sim engine slots per worker (high: the machine, not slots, should saturate)")
 	fs.Float64Var(&o.plateau, "plateau", 0.05, "stop once a level adds less than this share of throughput (after two such levels)")
 	fs.StringVar(&o.bin, "bin", "", "neovratz binary (default: build ../cmd/neovratz)")
@@ -103,13 +105,13 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	engineTotal := o.ttft + time.Duration(o.tokens-1)*o.itl
-	fmt.Printf("sim engine: %v to first token, %v per token, %d tokens (%v per answer)\n\n", o.ttft, o.itl, o.tokens, engineTotal)
+	fmt.Printf("sim engine: %v to first token, %v per token, %d tokens (%v per answer); stream-interval %v\n\n", o.ttft, o.itl, o.tokens, engineTotal, o.interval)
 	for _, setup := range o.setups {
 		d, err := deploy(ctx, setup, o, tmp)
 		if err != nil {
 			return fmt.Errorf("%s: %w", setup, err)
 		}
-		fmt.Printf("## %s\n\n", d.name)
+		fmt.Printf("## %s\n\nload average before: %s\n\n", d.name, loadavg())
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "clients\treq/s\terrors\tTTFT p50\tTTFT p99\tadded p50\tadded p99\te2e p50\te2e p99\te2e added p50\te2e added p99\tcores busy\t")
 		var cpuRows []string
@@ -150,10 +152,23 @@ func run(ctx context.Context, args []string) error {
 		for _, row := range cpuRows {
 			fmt.Printf("    %s\n", row)
 		}
-		fmt.Printf("\nprocesses: %s\n\n", d.describe())
+		fmt.Printf("\nprocesses: %s; load average after: %s\n\n", d.describe(), loadavg())
 		d.stop()
 	}
 	return nil
+}
+
+// loadavg is /proc/loadavg's first three numbers: other work on the machine skews the figures.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }

@@ -17,7 +17,7 @@ func TestParseModels(t *testing.T) {
 		want string // "" = valid
 	}{
 		{"valid", `models:
-  - {name: a, kind: text, slots: 2, engine: sim, sim: {tokens: 3, inter-token-latency: 10ms}, limits: {max-tokens: 9}}
+  - {name: a, kind: text, slots: 2, engine: sim, sim: {tokens: 3, inter-token-latency: 10ms}, limits: {max-tokens: 9}, stream-interval: 25ms}
   - {name: b, kind: embedding, slots: 1, engine: openai, openai: {base-url: "http://127.0.0.1:8000/v1"}}`, ""},
 		{"flags only", "redis-url: redis://x:1/0\n", ""},
 		{"unknown key", "models: [{name: a, kind: text, slots: 1, engine: sim, gpus: 2}]", `unknown key gpus`},
@@ -39,6 +39,7 @@ func TestParseModels(t *testing.T) {
 		{"process list", "models: [{name: p, kind: text, slots: 4, engine: process, process: {command: [vllm, serve, '{model}'], start-timeout: 20m}}]", ""},
 		{"process bad quote", "models: [{name: p, kind: text, slots: 4, engine: process, process: {command: 'a \"b'}}]", "unterminated"},
 		{"process without command", "models: [{name: p, kind: text, slots: 4, engine: process, process: {port: 1}}]", "process.command: is required"},
+		{"stream interval too long", "models: [{name: a, kind: text, slots: 1, engine: sim, stream-interval: 1m}]", "stream-interval: must be at most 10s"},
 		{"twice", "models: [{name: a, kind: text, slots: 1, engine: sim}, {name: a, kind: text, slots: 1, engine: sim}]", `models[1].name: "a" is listed twice`},
 	}
 	for _, tc := range tests {

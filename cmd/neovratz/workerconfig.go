@@ -45,6 +45,8 @@ type modelConfig struct {
 	Slots  int          `yaml:"slots"`
 	Limits limitsConfig `yaml:"limits"`
 	Engine string       `yaml:"engine"`
+	// StreamInterval spaces a job's event writes after the first (see worker.Model).
+	StreamInterval duration `yaml:"stream-interval"`
 
 	OpenAI  *openaiConfig  `yaml:"openai"`
 	Image   *imageConfig   `yaml:"image"`
@@ -219,6 +221,8 @@ func (m modelConfig) check() error {
 		return keyError("slots", "must be at least 1")
 	case m.Limits.MaxTokens < 0, m.Limits.MaxContext < 0, m.Limits.MaxImageSide < 0, m.Limits.MaxImageSteps < 0:
 		return keyError("limits", "must not be negative")
+	case time.Duration(m.StreamInterval) > 10*time.Second:
+		return keyError("stream-interval", "must be at most 10s")
 	}
 	sections := map[string]bool{"openai": m.OpenAI != nil, "image": m.Image != nil, "process": m.Process != nil, "sim": m.Sim != nil}
 	for name, set := range sections {
@@ -351,6 +355,7 @@ func buildEngines(models []modelConfig, logger *slog.Logger, reg prometheus.Regi
 			s.closers = append(s.closers, c)
 		}
 		s.models = append(s.models, worker.Model{Name: m.Name, Kind: worker.Kind(m.Kind), Engine: m.Engine, Slots: m.Slots,
+			StreamInterval: time.Duration(m.StreamInterval),
 			Limits: worker.Limits{MaxTokens: m.Limits.MaxTokens, MaxContext: m.Limits.MaxContext,
 				MaxImageSide: m.Limits.MaxImageSide, MaxImageSteps: m.Limits.MaxImageSteps}})
 	}

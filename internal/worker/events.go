@@ -19,12 +19,15 @@ const maxPendingBytes = 1 << 20
 // engine never waits on the broker. The first event goes out as soon as it exists (time to first
 // token is not traded for batching); what arrives while a write is in flight is merged — text
 // deltas of a choice are joined, progress of an image keeps only the latest step — and written
-// next, in one round trip when the broker is an EventBatcher.
+// next, in one round trip when the broker is an EventBatcher. With an interval, writes after the
+// first are at least that far apart, so that fast engines cost the broker fewer writes.
 type eventWriter struct {
-	b    Broker
-	l    *broker.Lease
-	now  func() time.Time
-	fail func(error) // ends the job: the broker said the job is canceled or no longer ours
+	b        Broker
+	l        *broker.Lease
+	now      func() time.Time
+	fail     func(error) // ends the job: the broker said the job is canceled or no longer ours
+	interval time.Duration
+	flush    chan struct{} // closed by close: write what is pending without waiting the interval
 
 	mu      sync.Mutex
 	pending []pendingEvent
@@ -42,8 +45,8 @@ type pendingEvent struct {
 	progress *inference.ImageProgress
 }
 
-func newEventWriter(ctx context.Context, b Broker, l *broker.Lease, now func() time.Time, fail func(error)) *eventWriter {
-	w := &eventWriter{b: b, l: l, now: now, fail: fail,
+func newEventWriter(ctx context.Context, b Broker, l *broker.Lease, now func() time.Time, interval time.Duration, fail func(error)) *eventWriter {
+	w := &eventWriter{b: b, l: l, now: now, fail: fail, interval: interval, flush: make(chan struct{}),
 		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.run(ctx)
 	return w
@@ -111,7 +114,10 @@ func (w *eventWriter) merge(ev pendingEvent) {
 // why writing stopped early, if it did.
 func (w *eventWriter) close(ctx context.Context) error {
 	w.mu.Lock()
-	w.closing = true
+	if !w.closing {
+		w.closing = true
+		close(w.flush)
+	}
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -143,9 +149,20 @@ func (w *eventWriter) run(ctx context.Context) {
 		default:
 		}
 		if len(batch) > 0 {
+			started := time.Now()
 			if err := w.write(ctx, batch); err != nil {
 				w.stop(err)
 				return
+			}
+			if w.interval > 0 && !closing {
+				// Let the next deltas gather, unless the job ends first.
+				t := time.NewTimer(w.interval - time.Since(started))
+				select {
+				case <-t.C:
+				case <-w.flush:
+				case <-ctx.Done():
+				}
+				t.Stop()
 			}
 		}
 		if closing {

@@ -38,7 +38,7 @@ func (w *Worker) runJob(ctx context.Context, m *model, l *broker.Lease) {
 	var bg sync.WaitGroup
 	bg.Go(func() { w.keepLease(jctx, cancel, l, log) })
 	bg.Go(func() { w.watchCancel(jctx, cancel, l, log) })
-	events := newEventWriter(jctx, w.broker, l, w.now, func(err error) { cancel(err) })
+	events := newEventWriter(jctx, w.broker, l, w.now, m.StreamInterval, func(err error) { cancel(err) })
 
 	log.Debug("job started")
 	start := w.now()

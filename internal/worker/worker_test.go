@@ -381,3 +381,39 @@ func TestDrainRequestedThroughRegistry(t *testing.T) {
 		t.Errorf("workers = %+v, want w1 still registered and draining", ws)
 	}
 }
+
+// TestStreamInterval: with an interval, a fast engine's deltas reach the log in fewer, larger
+// events — the first still at once — and join to the same text.
+func TestStreamInterval(t *testing.T) {
+	b := newBroker(t, 5*time.Second)
+	eng := sim.New(sim.Config{Tokens: 40, TimeToFirstToken: 50 * time.Millisecond, InterTokenLatency: 5 * time.Millisecond})
+	m := textModel("m", 1)
+	m.StreamInterval = 50 * time.Millisecond
+	startWorker(t, b, worker.Config{Models: []worker.Model{m}}, map[string]worker.Engine{"m": eng})
+	j := enqueue(t, b, job.KindChat, "m", chatInput("m", "x"))
+	j = waitStatus(t, b, j.ID, job.StatusSucceeded)
+	var res inference.TextResult
+	_ = json.Unmarshal(j.Result, &res)
+	var text string
+	var deltas []broker.Event
+	for _, ev := range allEvents(t, b, j.ID) {
+		if ev.Type == broker.EventDelta {
+			var d inference.TextDelta
+			_ = json.Unmarshal(ev.Data, &d)
+			text += d.Text
+			deltas = append(deltas, ev)
+		}
+	}
+	if text != res.Choices[0].Text {
+		t.Errorf("deltas join to %q, result %q", text, res.Choices[0].Text)
+	}
+	// 40 tokens over 195ms, written at most every 50ms after the first: about 5 events.
+	if len(deltas) > 10 || len(deltas) < 2 {
+		t.Errorf("%d delta events for 40 tokens, want a handful", len(deltas))
+	}
+	var first inference.TextDelta
+	_ = json.Unmarshal(deltas[0].Data, &first)
+	if strings.Contains(first.Text, " ") {
+		t.Errorf("first event %q holds more than the first token: it waited", first.Text)
+	}
+}

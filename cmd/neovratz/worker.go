@@ -12,13 +12,12 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/broker/redisbroker"
 	"github.com/neovratz/neovratz/internal/brokerhttp"
+	"github.com/neovratz/neovratz/internal/telemetry"
 	"github.com/neovratz/neovratz/internal/worker"
 )
 
@@ -117,8 +116,10 @@ func (c *workerCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := cfg.Log.newLogger(c.m.Stdout)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := telemetry.NewRegistry()
+	gpus := telemetry.NewGPUCollector(logger) // logs once and collects nothing without NVML
+	defer gpus.Close()
+	reg.MustRegister(gpus)
 	engines, err := buildEngines(cfg.Models, logger, reg)
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+
+	"github.com/neovratz/neovratz/internal/telemetry"
 )
 
 // apiConfig is the validated configuration of `neovratz api`.
@@ -55,5 +57,5 @@ func (c *apiCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer closeBroker(b, logger)
 	logger.Info("starting", "command", "api", "version", version, "broker", b.kind)
-	return c.m.runAPI(ctx, cfg.Addr, cfg.API, b, "", logger)
+	return c.m.runAPI(ctx, cfg.Addr, cfg.API, b, "", telemetry.NewRegistry(), logger)
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/neovratz/neovratz/internal/auth"
 	"github.com/neovratz/neovratz/internal/brokerhttp"
@@ -48,11 +47,10 @@ func keyStore(ctx context.Context, b *openedBroker, dataDir string) (auth.Store,
 	return s, nil
 }
 
-// runAPI serves the HTTP API on addr over b until ctx ends. dataDir holds the key store when
-// the broker is the embedded one.
-func (m *Main) runAPI(ctx context.Context, addr string, cfg apiServerConfig, b *openedBroker, dataDir string, logger *slog.Logger) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+// runAPI serves the HTTP API on addr over b until ctx ends, with the metrics of reg on /metrics
+// (serve registers its built-in worker's there too). dataDir holds the key store when the
+// broker is the embedded one.
+func (m *Main) runAPI(ctx context.Context, addr string, cfg apiServerConfig, b *openedBroker, dataDir string, reg *prometheus.Registry, logger *slog.Logger) error {
 	hc := httpapi.Config{
 		Broker: b.Broker, Logger: logger, Registry: reg, Version: currentBuild(),
 		PublicURL: cfg.PublicURL, SyncTimeout: cfg.RequestTimeout, AuthDisabled: !cfg.Auth,

@@ -4,18 +4,21 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neovratz/neovratz/internal/worker"
 )
 
 // startLocalWorker starts the worker that `neovratz serve` runs in-process next to the API when
 // its config file lists models, and returns what stops it (draining its jobs).
-func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, logger *slog.Logger) (stop func(), err error) {
+func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, reg prometheus.Registerer, logger *slog.Logger) (stop func(), err error) {
 	if len(cfg.Models) == 0 {
 		logger.Info("no models in the config file: this process runs no worker; start 'neovratz worker' processes to serve models")
 		return func() {}, nil
 	}
-	engines, err := buildEngines(cfg.Models, logger, nil)
+	engines, err := buildEngines(cfg.Models, logger, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -24,9 +27,8 @@ func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, log
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	// The local worker's metrics are not registered: serve's /metrics is the API's registry.
 	w, err := worker.New(worker.Config{ID: "local-" + newWorkerID(), Hostname: host, Version: version, Models: engines.models},
-		b.Broker, engines.engines, logger, nil, nil)
+		b.Broker, engines.engines, logger, skipMetrics{reg, "neovratz_worker_slots"}, nil)
 	if err != nil {
 		engines.Close()
 		return nil, err
@@ -46,4 +48,27 @@ func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, log
 			logger.Error("stop engines", "err", err)
 		}
 	}, nil
+}
+
+// skipMetrics registers every collector but those describing the named metric: the API exports
+// neovratz_worker_slots from the registry of live workers, which in serve is this worker.
+type skipMetrics struct {
+	prometheus.Registerer
+	name string
+}
+
+func (s skipMetrics) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 16)
+	go func() { c.Describe(ch); close(ch) }()
+	skip := false
+	for d := range ch {
+		// Desc has no accessor for its name; its String form holds it.
+		if strings.Contains(d.String(), `fqName: "`+s.name+`"`) {
+			skip = true
+		}
+	}
+	if skip {
+		return nil
+	}
+	return s.Registerer.Register(c)
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/neovratz/neovratz/internal/telemetry"
 )
 
 // serveConfig is the validated configuration of `neovratz serve`.
@@ -93,10 +95,11 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	defer closeBroker(b, logger)
 	logger.Info("starting", "command", "serve", "version", version, "broker", b.kind,
 		"data_dir", cfg.DataDir, "models_dir", cfg.ModelsDir)
-	stopWorker, err := startLocalWorker(ctx, cfg, b, logger)
+	reg := telemetry.NewRegistry() // the API's and the built-in worker's metrics, on one /metrics
+	stopWorker, err := startLocalWorker(ctx, cfg, b, reg, logger)
 	if err != nil {
 		return err
 	}
 	defer stopWorker()
-	return c.m.runAPI(ctx, cfg.Addr, cfg.API, b, cfg.DataDir, logger)
+	return c.m.runAPI(ctx, cfg.Addr, cfg.API, b, cfg.DataDir, reg, logger)
 }

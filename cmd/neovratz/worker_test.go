@@ -117,6 +117,9 @@ func TestServeAndRemoteWorker(t *testing.T) {
 	if code != 200 || !strings.Contains(metrics, `neovratz_worker_jobs_total{model="remote-sim",outcome="succeeded"} 1`) {
 		t.Errorf("worker /healthz %d, /metrics lacks the job: %s", code, metrics)
 	}
+	if _, m := get(t, base+"/metrics"); !strings.Contains(m, `neovratz_worker_jobs_total{model="local-sim",outcome="succeeded"} 1`) {
+		t.Errorf("serve's /metrics lacks its built-in worker's job")
+	}
 	if code := wrk.stop(t); code != 0 {
 		t.Errorf("worker exit %d after SIGTERM, want 0; logs %s", code, wrk.logs)
 	}

@@ -9,6 +9,12 @@
 //
 // Register conventions: SI walks the weights, DI the activations, CX
 // counts blocks; Y0 is the accumulator.
+//
+// Every loop prefetches the weights 4 KiB ahead. A decode step streams the
+// whole model once, mostly from a file mapping of 4 KiB pages, where the
+// hardware prefetchers stop at each page boundary: prefetching a page ahead
+// took a Q8_0 matrix-vector product of 250 MB from 7-8 to 15-16 GB/s on
+// one core here (26 GB/s on two).
 
 #include "dot_amd64.h"
 
@@ -26,6 +32,8 @@ TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
 	JZ     f32tail
 
 f32loop:
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
 	VMOVUPS     (SI), Y4
 	VMOVUPS     32(SI), Y5
 	VMOVUPS     64(SI), Y6
@@ -114,6 +122,7 @@ TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
 	VXORPS Y3, Y3, Y3
 
 f16loop:
+	PREFETCHT0 4096(SI)
 	VCVTPH2PS   (SI), Y4
 	VCVTPH2PS   (DI), Y5
 	VFMADD231PS Y5, Y4, Y0
@@ -149,6 +158,7 @@ TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-28
 	VXORPS Y3, Y3, Y3
 
 bf16loop:
+	PREFETCHT0 4096(SI)
 	VPMOVZXWD   (SI), Y4
 	VPMOVZXWD   (DI), Y5
 	VPSLLD      $16, Y4, Y4
@@ -190,6 +200,7 @@ TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
 	BCAST32($0x00010001, X15, Y15)
 
 q80loop:
+	PREFETCHT0 4096(SI)
 	BLOCKSCALE
 	VMOVDQU     2(SI), Y2
 	VMOVDQU     2(DI), Y3
@@ -215,6 +226,7 @@ TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-28
 	BCAST32($0x08080808, X13, Y13)
 
 q40loop:
+	PREFETCHT0 4096(SI)
 	BLOCKSCALE
 	NIBBLES(2(SI))
 	VPSUBB      Y13, Y2, Y2
@@ -241,6 +253,7 @@ TEXT ·dotQ4_1AVX2(SB), NOSPLIT, $0-28
 	BCAST32($0x0f0f0f0f, X14, Y14)
 
 q41loop:
+	PREFETCHT0 4096(SI)
 	BLOCKSCALE
 	HALF2F(2(SI), X2)
 	HALF2F(2(DI), X3)
@@ -272,6 +285,7 @@ TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-28
 	BCAST32($0xf0f0f0f0, X11, Y11)
 
 q50loop:
+	PREFETCHT0 4096(SI)
 	BLOCKSCALE
 	NIBBLES(6(SI))
 	HIGHBITS(2(SI))
@@ -302,6 +316,7 @@ TEXT ·dotQ5_1AVX2(SB), NOSPLIT, $0-28
 	BCAST32($0x10101010, X10, Y10)
 
 q51loop:
+	PREFETCHT0 4096(SI)
 	BLOCKSCALE
 	HALF2F(2(SI), X2)
 	HALF2F(2(DI), X3)
@@ -351,6 +366,9 @@ TEXT ·dotQ4KAVX2(SB), NOSPLIT, $0-28
 	BCAST32($0x0f0f0f0f, X14, Y14)
 
 q4kloop:
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
 	KDSCALES
 	KSCALES
 	KMINS
@@ -414,6 +432,9 @@ TEXT ·dotQ5KAVX2(SB), NOSPLIT, $0-28
 	BCAST32($0x01010101, X13, Y13)
 
 q5kloop:
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
 	KDSCALES
 	KSCALES
 	KMINS
@@ -492,6 +513,10 @@ TEXT ·dotQ6KAVX2(SB), NOSPLIT, $0-28
 	BCAST32($0x0f0f0f0f, X15, Y15)
 
 q6kloop:
+	PREFETCHT0 4096(SI)
+	PREFETCHT0 4160(SI)
+	PREFETCHT0 4224(SI)
+	PREFETCHT0 4288(SI)
 	VMOVSS       (DI), X2
 	HALF2F(208(SI), X3)
 	VMULSS       X3, X2, X2

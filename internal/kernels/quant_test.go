@@ -138,7 +138,8 @@ func TestKnownBlocks(t *testing.T) {
 	})
 	t.Run("Q5_1", func(t *testing.T) {
 		b := append(half(0.25), half(-3)...)
-		b = binary.LittleEndian.AppendUint32(b, 0xa5a5a5a5) // fifth bits
+		const high uint32 = 0xa5a5a5a5 // fifth bits
+		b = binary.LittleEndian.AppendUint32(b, high)
 		for j := 0; j < 16; j++ {
 			b = append(b, byte(j)|byte(j)<<4)
 		}
@@ -146,7 +147,7 @@ func TestKnownBlocks(t *testing.T) {
 		Dequantize(gguf.TypeQ5_1, b, got)
 		for e := 0; e < 32; e++ {
 			q := e % 16
-			if 0xa5a5a5a5>>e&1 == 1 {
+			if high>>e&1 == 1 {
 				q += 16
 			}
 			if want := 0.25*float32(q) - 3; got[e] != want {

@@ -31,19 +31,19 @@ func dotF16AVX2(x, y *byte, n int) float32
 func dotBF16AVX2(x, y *byte, n int) float32
 
 //go:noescape
-func dotQ8_0AVX2(w, a *byte, nb int) float32
+func dotQ8_0AVX2(w, a *byte, nb int, tab *[1 << 16]float32) float32
 
 //go:noescape
-func dotQ4_0AVX2(w, a *byte, nb int) float32
+func dotQ4_0AVX2(w, a *byte, nb int, tab *[1 << 16]float32) float32
 
 //go:noescape
-func dotQ4_1AVX2(w, a *byte, nb int) float32
+func dotQ4_1AVX2(w, a *byte, nb int, tab *[1 << 16]float32) float32
 
 //go:noescape
-func dotQ5_0AVX2(w, a *byte, nb int) float32
+func dotQ5_0AVX2(w, a *byte, nb int, tab *[1 << 16]float32) float32
 
 //go:noescape
-func dotQ5_1AVX2(w, a *byte, nb int) float32
+func dotQ5_1AVX2(w, a *byte, nb int, tab *[1 << 16]float32) float32
 
 //go:noescape
 func dotQ4KAVX2(w, a *byte, nb int) float32
@@ -87,6 +87,17 @@ func blockDot4(kernel func(w, a *byte, astride, nb int, out *[4]float32), bs, ab
 	}
 }
 
+// tableDot adapts a 32-block assembly kernel that reads half scales
+// through halfTable to dotFunc.
+func tableDot(kernel func(w, a *byte, nb int, tab *[1 << 16]float32) float32) dotFunc {
+	return func(n int, w, a []byte) float32 {
+		if n == 0 {
+			return 0
+		}
+		return kernel(&w[0], &a[0], n/qk, halfTable())
+	}
+}
+
 // blockDot adapts an assembly kernel over blocks of bs elements to dotFunc.
 // The exported callers have checked the lengths; an empty product is 0.
 func blockDot(kernel func(w, a *byte, nb int) float32, bs int) dotFunc {
@@ -102,11 +113,11 @@ func installSIMD(k *kernelTable) {
 	k[gguf.TypeF32].dot = dotF32RowAVX2
 	k[gguf.TypeF16].dot = dotF16RowAVX2
 	k[gguf.TypeBF16].dot = dotBF16RowAVX2
-	k[gguf.TypeQ8_0].dot = blockDot(dotQ8_0AVX2, qk)
-	k[gguf.TypeQ4_0].dot = blockDot(dotQ4_0AVX2, qk)
-	k[gguf.TypeQ4_1].dot = blockDot(dotQ4_1AVX2, qk)
-	k[gguf.TypeQ5_0].dot = blockDot(dotQ5_0AVX2, qk)
-	k[gguf.TypeQ5_1].dot = blockDot(dotQ5_1AVX2, qk)
+	k[gguf.TypeQ8_0].dot = tableDot(dotQ8_0AVX2)
+	k[gguf.TypeQ4_0].dot = tableDot(dotQ4_0AVX2)
+	k[gguf.TypeQ4_1].dot = tableDot(dotQ4_1AVX2)
+	k[gguf.TypeQ5_0].dot = tableDot(dotQ5_0AVX2)
+	k[gguf.TypeQ5_1].dot = tableDot(dotQ5_1AVX2)
 	k[gguf.TypeQ4_K].dot = blockDot(dotQ4KAVX2, qkK)
 	k[gguf.TypeQ5_K].dot = blockDot(dotQ5KAVX2, qkK)
 	k[gguf.TypeQ6_K].dot = blockDot(dotQ6KAVX2, qkK)

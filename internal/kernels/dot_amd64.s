@@ -191,17 +191,18 @@ bf16loop:
 	MOVSS       X0, ret+24(FP)
 	RET
 
-// func dotQ8_0AVX2(w, a *byte, nb int) float32
-TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-28
+// func dotQ8_0AVX2(w, a *byte, nb int, tab *[65536]float32) float32
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
 	MOVQ   w+0(FP), SI
 	MOVQ   a+8(FP), DI
 	MOVQ   nb+16(FP), CX
+	MOVQ   tab+24(FP), R11
 	VXORPS Y0, Y0, Y0
 	BCAST32($0x00010001, X15, Y15)
 
 q80loop:
 	PREFETCHT0 4096(SI)
-	BLOCKSCALE
+	TBLOCKSCALE
 	VMOVDQU     2(SI), Y2
 	VMOVDQU     2(DI), Y3
 	MULSUMI8
@@ -212,14 +213,15 @@ q80loop:
 	JNZ         q80loop
 	HSUM8(X1)
 	VZEROUPPER
-	MOVSS       X0, ret+24(FP)
+	MOVSS       X0, ret+32(FP)
 	RET
 
-// func dotQ4_0AVX2(w, a *byte, nb int) float32
-TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-28
+// func dotQ4_0AVX2(w, a *byte, nb int, tab *[65536]float32) float32
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-36
 	MOVQ   w+0(FP), SI
 	MOVQ   a+8(FP), DI
 	MOVQ   nb+16(FP), CX
+	MOVQ   tab+24(FP), R11
 	VXORPS Y0, Y0, Y0
 	BCAST32($0x00010001, X15, Y15)
 	BCAST32($0x0f0f0f0f, X14, Y14)
@@ -227,7 +229,7 @@ TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-28
 
 q40loop:
 	PREFETCHT0 4096(SI)
-	BLOCKSCALE
+	TBLOCKSCALE
 	NIBBLES(2(SI))
 	VPSUBB      Y13, Y2, Y2
 	VMOVDQU     2(DI), Y3
@@ -239,14 +241,15 @@ q40loop:
 	JNZ         q40loop
 	HSUM8(X1)
 	VZEROUPPER
-	MOVSS       X0, ret+24(FP)
+	MOVSS       X0, ret+32(FP)
 	RET
 
-// func dotQ4_1AVX2(w, a *byte, nb int) float32
-TEXT ·dotQ4_1AVX2(SB), NOSPLIT, $0-28
+// func dotQ4_1AVX2(w, a *byte, nb int, tab *[65536]float32) float32
+TEXT ·dotQ4_1AVX2(SB), NOSPLIT, $0-36
 	MOVQ   w+0(FP), SI
 	MOVQ   a+8(FP), DI
 	MOVQ   nb+16(FP), CX
+	MOVQ   tab+24(FP), R11
 	VXORPS Y0, Y0, Y0
 	VXORPS X5, X5, X5 // Σ m·s
 	BCAST32($0x00010001, X15, Y15)
@@ -254,10 +257,8 @@ TEXT ·dotQ4_1AVX2(SB), NOSPLIT, $0-28
 
 q41loop:
 	PREFETCHT0 4096(SI)
-	BLOCKSCALE
-	HALF2F(2(SI), X2)
-	HALF2F(2(DI), X3)
-	VFMADD231SS X3, X2, X5
+	TBLOCKSCALE
+	TMINSCALE
 	NIBBLES(4(SI))
 	VPMADDUBSW  4(DI), Y2, Y3
 	VPMADDWD    Y15, Y3, Y3
@@ -270,14 +271,15 @@ q41loop:
 	HSUM8(X1)
 	VADDSS      X5, X0, X0
 	VZEROUPPER
-	MOVSS       X0, ret+24(FP)
+	MOVSS       X0, ret+32(FP)
 	RET
 
-// func dotQ5_0AVX2(w, a *byte, nb int) float32
-TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-28
+// func dotQ5_0AVX2(w, a *byte, nb int, tab *[65536]float32) float32
+TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-36
 	MOVQ     w+0(FP), SI
 	MOVQ     a+8(FP), DI
 	MOVQ     nb+16(FP), CX
+	MOVQ     tab+24(FP), R11
 	VXORPS   Y0, Y0, Y0
 	BCAST32($0x00010001, X15, Y15)
 	BCAST32($0x0f0f0f0f, X14, Y14)
@@ -286,7 +288,7 @@ TEXT ·dotQ5_0AVX2(SB), NOSPLIT, $0-28
 
 q50loop:
 	PREFETCHT0 4096(SI)
-	BLOCKSCALE
+	TBLOCKSCALE
 	NIBBLES(6(SI))
 	HIGHBITS(2(SI))
 	VPANDN      Y11, Y3, Y3 // 0xf0 where the fifth bit is clear: q-16 in two's complement
@@ -300,14 +302,15 @@ q50loop:
 	JNZ         q50loop
 	HSUM8(X1)
 	VZEROUPPER
-	MOVSS       X0, ret+24(FP)
+	MOVSS       X0, ret+32(FP)
 	RET
 
-// func dotQ5_1AVX2(w, a *byte, nb int) float32
-TEXT ·dotQ5_1AVX2(SB), NOSPLIT, $0-28
+// func dotQ5_1AVX2(w, a *byte, nb int, tab *[65536]float32) float32
+TEXT ·dotQ5_1AVX2(SB), NOSPLIT, $0-36
 	MOVQ     w+0(FP), SI
 	MOVQ     a+8(FP), DI
 	MOVQ     nb+16(FP), CX
+	MOVQ     tab+24(FP), R11
 	VXORPS   Y0, Y0, Y0
 	VXORPS   X5, X5, X5 // Σ m·s
 	BCAST32($0x00010001, X15, Y15)
@@ -317,10 +320,8 @@ TEXT ·dotQ5_1AVX2(SB), NOSPLIT, $0-28
 
 q51loop:
 	PREFETCHT0 4096(SI)
-	BLOCKSCALE
-	HALF2F(2(SI), X2)
-	HALF2F(2(DI), X3)
-	VFMADD231SS X3, X2, X5
+	TBLOCKSCALE
+	TMINSCALE
 	NIBBLES(8(SI))
 	HIGHBITS(4(SI))
 	VPAND       Y10, Y3, Y3
@@ -336,7 +337,7 @@ q51loop:
 	HSUM8(X1)
 	VADDSS      X5, X0, X0
 	VZEROUPPER
-	MOVSS       X0, ret+24(FP)
+	MOVSS       X0, ret+32(FP)
 	RET
 
 // Q4KSTEP adds to Y9 the 64 elements of 32 quant bytes at qoff(SI) with

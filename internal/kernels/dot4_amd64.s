@@ -72,17 +72,16 @@
 	VXORPS Y6, Y6, Y6 \
 	VXORPS Y7, Y7, Y7
 
-// The k-quant kernels decode a super-block's weights once into a frame
-// buffer and run each activation row over it:
+// The k-quant kernels keep the four rows' int32 lanes in Y9..Y12 and walk
+// a super-block in four steps of 64 elements: each step decodes 32 weight
+// bytes into low and high nibbles (Y7, Y8) and their sub-block scales (Y4,
+// Y5) once, then multiplies them with each row's activations. The frame:
 //
-//	0(SP)    8 × 32 bytes: the unsigned quants of the 8 steps
-//	256(SP)  8 × 32 bytes: int16 scales of each step, spread over lanes
-//	512(SP)  Q4_K/Q5_K: 8 int16 minimums; Q6_K: 16 int16 scales
-//	544(SP)  4 floats: d of each activation row (y.d·fp16(x.d))
-//	560(SP)  4 floats: y.d·fp16(x.dmin) of each activation row
-//
-// Each activation row is then 8 × (maddubs, madd) into int32 lanes, as in
-// the single-row kernels. R10 points at the activation row in hand.
+//	0(SP)   Q4_K/Q5_K: the 8 int16 minimums; Q6_K: the 16 int16 scales
+//	32(SP)  4 floats: y.d·fp16(x.d) of each activation row
+//	48(SP)  4 floats: y.d·fp16(x.dmin) of each activation row
+//	64(SP)  4 × 16 bytes: each row's minimum accumulator (Q4_K: 4 lanes,
+//	        reduced at the end as ggml reduces acc_m; Q5_K: lane 0)
 
 // X4YD gathers the four activation rows' float32 d into X11.
 #define X4YD \
@@ -101,206 +100,212 @@
 	VBROADCASTSS X10, X10 \
 	VMULPS       X11, X9, X9 \
 	VMULPS       X11, X10, X10 \
-	VMOVUPS      X9, 544(SP) \
-	VMOVUPS      X10, 560(SP)
+	VMOVUPS      X9, 32(SP) \
+	VMOVUPS      X10, 48(SP)
 
-// X4KSCALES decodes the Q4_K/Q5_K scales and minimums: minimums to 512(SP),
-// the per-step scale vectors to 256(SP).
+// X4KSCALES decodes the Q4_K/Q5_K scales (Y6, both lanes) and minimums
+// (0(SP)), and zeroes the rows' lanes.
 #define X4KSCALES \
 	KSCALES \
-	VEXTRACTI128 $1, Y6, X8 \
-	VMOVDQU      X8, 512(SP) \
+	VEXTRACTI128 $1, Y6, X7 \
+	VMOVDQU      X7, 0(SP) \
 	VINSERTI128  $1, X6, Y6, Y6 \
-	VPSHUFB      ·k4shuf+0(SB), Y6, Y8 \
-	VMOVDQU      Y8, 256(SP) \
-	VPSHUFB      ·k4shuf+32(SB), Y6, Y8 \
-	VMOVDQU      Y8, 288(SP) \
-	VPSHUFB      ·k4shuf+64(SB), Y6, Y8 \
-	VMOVDQU      Y8, 320(SP) \
-	VPSHUFB      ·k4shuf+96(SB), Y6, Y8 \
-	VMOVDQU      Y8, 352(SP) \
-	VPSHUFB      ·k4shuf+128(SB), Y6, Y8 \
-	VMOVDQU      Y8, 384(SP) \
-	VPSHUFB      ·k4shuf+160(SB), Y6, Y8 \
-	VMOVDQU      Y8, 416(SP) \
-	VPSHUFB      ·k4shuf+192(SB), Y6, Y8 \
-	VMOVDQU      Y8, 448(SP) \
-	VPSHUFB      ·k4shuf+224(SB), Y6, Y8 \
-	VMOVDQU      Y8, 480(SP)
+	VPXOR        Y9, Y9, Y9 \
+	VPXOR        Y10, Y10, Y10 \
+	VPXOR        Y11, Y11, Y11 \
+	VPXOR        Y12, Y12, Y12
 
-// X4Q4UNPACK stores the low and high nibbles of 32 quant bytes at qoff(SI)
-// to boff(SP) and boff+32(SP).
-#define X4Q4UNPACK(qoff, boff, boff2) \
-	VMOVDQU qoff(SI), Y8 \
-	VPSRLW  $4, Y8, Y9 \
+// KPAIR adds one row's low (al) and high (ah) 32 activations against the
+// nibbles in Y7, Y8 and the scales in Y4, Y5 to its lanes.
+#define KPAIR(al, ah, sumi) \
+	VPMADDUBSW al, Y7, Y13 \
+	VPMADDWD   Y4, Y13, Y13 \
+	VPADDD     Y13, sumi, sumi \
+	VPMADDUBSW ah, Y8, Y13 \
+	VPMADDWD   Y5, Y13, Y13 \
+	VPADDD     Y13, sumi, sumi
+
+// KROWS runs KPAIR on the four rows for the activation offsets lo, hi.
+#define KROWS(lo, hi) \
+	KPAIR(lo(DI), hi(DI), Y9) \
+	KPAIR(lo(DI)(R8*1), hi(DI)(R8*1), Y10) \
+	KPAIR(lo(DI)(R8*2), hi(DI)(R8*2), Y11) \
+	KPAIR(lo(DI)(R9*1), hi(DI)(R9*1), Y12)
+
+// K4STEP decodes 32 Q4_K quant bytes at qoff(SI) and the scales of their two
+// sub-blocks (shuffles soff, soff2), then runs the rows.
+#define K4STEP(qoff, soff, soff2, lo, hi) \
+	VMOVDQU qoff(SI), Y7 \
+	VPSRLW  $4, Y7, Y8 \
+	VPAND   Y14, Y7, Y7 \
 	VPAND   Y14, Y8, Y8 \
-	VPAND   Y14, Y9, Y9 \
-	VMOVDQU Y8, boff(SP) \
-	VMOVDQU Y9, boff2(SP)
+	VPSHUFB ·k4shuf+soff(SB), Y6, Y4 \
+	VPSHUFB ·k4shuf+soff2(SB), Y6, Y5 \
+	KROWS(lo, hi)
 
-// X4Q5UNPACK is X4Q4UNPACK plus fifth bits b1, b2 from the bytes of Y10.
-#define X4Q5UNPACK(qoff, boff, boff2, b1, b2) \
-	VMOVDQU qoff(SI), Y8 \
-	VPSRLW  $4, Y8, Y9 \
+// K5STEP is K4STEP for Q5_K: fifth bits b1 and b2 from qh at 16(SI); Y15
+// holds 0x01 bytes.
+#define K5STEP(qoff, soff, soff2, lo, hi, b1, b2) \
+	VMOVDQU qoff(SI), Y7 \
+	VPSRLW  $4, Y7, Y8 \
+	VPAND   Y14, Y7, Y7 \
 	VPAND   Y14, Y8, Y8 \
-	VPAND   Y14, Y9, Y9 \
-	VPSRLW  $b1, Y10, Y11 \
-	VPAND   Y15, Y11, Y11 \
-	VPSLLW  $4, Y11, Y11 \
-	VPADDB  Y11, Y8, Y8 \
-	VPSRLW  $b2, Y10, Y11 \
-	VPAND   Y15, Y11, Y11 \
-	VPSLLW  $4, Y11, Y11 \
-	VPADDB  Y11, Y9, Y9 \
-	VMOVDQU Y8, boff(SP) \
-	VMOVDQU Y9, boff2(SP)
+	VMOVDQU 16(SI), Y13 \
+	VPSRLW  $b1, Y13, Y4 \
+	VPAND   Y15, Y4, Y4 \
+	VPSLLW  $4, Y4, Y4 \
+	VPADDB  Y4, Y7, Y7 \
+	VPSRLW  $b2, Y13, Y4 \
+	VPAND   Y15, Y4, Y4 \
+	VPSLLW  $4, Y4, Y4 \
+	VPADDB  Y4, Y8, Y8 \
+	VPSHUFB ·k4shuf+soff(SB), Y6, Y4 \
+	VPSHUFB ·k4shuf+soff2(SB), Y6, Y5 \
+	KROWS(lo, hi)
 
-// X4STEP adds to Y9 step s: buffered quants at qoff(SP) times activations
-// at aoff(R10), in int16 pairs, times the scales at soff(SP).
-#define X4STEP(qoff, aoff, soff) \
-	VMOVDQU    qoff(SP), Y8 \
-	VPMADDUBSW aoff(R10), Y8, Y8 \
-	VPMADDWD   soff(SP), Y8, Y8 \
-	VPADDD     Y8, Y9, Y9
+// KMINS4 sets X4 to minimum·(sums of 32 activations) of the row whose
+// block sums are at bsums, as KMINS.
+#define KMINS4(bsums) \
+	VMOVDQU      bsums, Y4 \
+	VEXTRACTI128 $1, Y4, X5 \
+	VPHADDW      X5, X4, X4 \
+	VPMADDWD     0(SP), X4, X4
 
-// X4KSUMI sets Y9 to the int32 lanes of one activation row (at R10) over
-// the buffered super-block.
-#define X4KSUMI \
-	VPXOR Y9, Y9, Y9 \
-	X4STEP(0, 4, 256) \
-	X4STEP(32, 36, 288) \
-	X4STEP(64, 68, 320) \
-	X4STEP(96, 100, 352) \
-	X4STEP(128, 132, 384) \
-	X4STEP(160, 164, 416) \
-	X4STEP(192, 196, 448) \
-	X4STEP(224, 228, 480)
+// K4FIN finishes a Q4_K super-block for one row: acc += d·lanes, and the
+// row's minimum accumulator at macc(SP) -= dmin·(minimum sums).
+#define K4FIN(bsums, doff, macc, acc, sumi) \
+	VCVTDQ2PS    sumi, sumi \
+	VBROADCASTSS doff(SP), Y4 \
+	VFMADD231PS  sumi, Y4, acc \
+	KMINS4(bsums) \
+	VCVTDQ2PS    X4, X4 \
+	VBROADCASTSS doff+16(SP), X5 \
+	VMOVUPS      macc(SP), X7 \
+	VFNMADD231PS X4, X5, X7 \
+	VMOVUPS      X7, macc(SP)
 
-// X4KMINS sets X8 to minimum·(activation sums) for the row at R10, as KMINS.
-#define X4KMINS \
-	VMOVDQU      260(R10), Y8 \
-	VEXTRACTI128 $1, Y8, X10 \
-	VPHADDW      X10, X8, X8 \
-	VPMADDWD     512(SP), X8, X8
+// K5FIN is K4FIN for Q5_K, whose minimum sums ggml adds to one integer and
+// subtracts in a scalar.
+#define K5FIN(bsums, doff, macc, acc, sumi) \
+	VCVTDQ2PS    sumi, sumi \
+	VBROADCASTSS doff(SP), Y4 \
+	VFMADD231PS  sumi, Y4, acc \
+	KMINS4(bsums) \
+	VPXOR        X5, X5, X5 \
+	VPHADDD      X5, X4, X4 \
+	VPHADDD      X5, X4, X4 \
+	VCVTDQ2PS    X4, X4 \
+	VMOVSS       doff+16(SP), X5 \
+	VMOVSS       macc(SP), X7 \
+	VFNMADD231SS X4, X5, X7 \
+	VMOVSS       X7, macc(SP)
 
-// X4Q4KACT finishes one activation row of a Q4_K super-block: acc += d·sumi,
-// accm -= dmin·(minimum sums), as dotQ4KAVX2.
-#define X4Q4KACT(doff, acc, accm) \
-	X4KSUMI \
-	VCVTDQ2PS    Y9, Y9 \
-	VBROADCASTSS doff(SP), Y8 \
-	VFMADD231PS  Y9, Y8, acc \
-	X4KMINS \
-	VCVTDQ2PS    X8, X8 \
-	VBROADCASTSS doff+16(SP), X10 \
-	VFNMADD231PS X8, X10, accm
-
-// X4ROWS runs act(doff, acc, accm) on each activation row.
-#define X4ROWS(act) \
-	MOVQ DI, R10 \
-	act(544, Y0, X4) \
-	LEAQ (DI)(R8*1), R10 \
-	act(548, Y1, X5) \
-	LEAQ (DI)(R8*2), R10 \
-	act(552, Y2, X12) \
-	LEAQ (DI)(R9*1), R10 \
-	act(556, Y3, X13)
+// KFINS runs fin on the four rows.
+#define KFINS(fin) \
+	fin(260(DI), 32, 64, Y0, Y9) \
+	fin(260(DI)(R8*1), 36, 80, Y1, Y10) \
+	fin(260(DI)(R8*2), 40, 96, Y2, Y11) \
+	fin(260(DI)(R9*1), 44, 112, Y3, Y12)
 
 #define X4KZERO \
-	VXORPS Y0, Y0, Y0 \
-	VXORPS Y1, Y1, Y1 \
-	VXORPS Y2, Y2, Y2 \
-	VXORPS Y3, Y3, Y3 \
-	VXORPS X4, X4, X4 \
-	VXORPS X5, X5, X5 \
-	VXORPS X12, X12, X12 \
-	VXORPS X13, X13, X13
+	VXORPS  Y0, Y0, Y0 \
+	VXORPS  Y1, Y1, Y1 \
+	VXORPS  Y2, Y2, Y2 \
+	VXORPS  Y3, Y3, Y3 \
+	VMOVUPS Y0, 64(SP) \
+	VMOVUPS Y0, 96(SP)
 
-// X4KOUT stores hsum(acc)+ the reduced accm for each row (HSUM4 for
-// Q4_K's 4-lane minimums; Q5_K's sit in lane 0 already and pass none).
+// X4KOUT stores hsum(acc) + the row's reduced minimum accumulator (reduce:
+// HSUM4 for Q4_K, NOREDUCE where it sits in lane 0) for each row.
 #define X4KOUT(reduce) \
+	VMOVUPS 64(SP), X4 \
+	VMOVUPS 80(SP), X5 \
+	VMOVUPS 96(SP), X6 \
+	VMOVUPS 112(SP), X7 \
 	reduce(X4, X8) \
 	reduce(X5, X8) \
-	reduce(X12, X8) \
-	reduce(X13, X8) \
+	reduce(X6, X8) \
+	reduce(X7, X8) \
 	HSUMY(Y0, X0, X8) \
 	HSUMY(Y1, X1, X8) \
 	HSUMY(Y2, X2, X8) \
 	HSUMY(Y3, X3, X8) \
-	VADDSS X4, X0, X0 \
-	VADDSS X5, X1, X1 \
-	VADDSS X12, X2, X2 \
-	VADDSS X13, X3, X3 \
-	MOVQ   out+32(FP), AX \
-	VMOVSS X0, 0(AX) \
-	VMOVSS X1, 4(AX) \
-	VMOVSS X2, 8(AX) \
-	VMOVSS X3, 12(AX) \
+	VADDSS  X4, X0, X0 \
+	VADDSS  X5, X1, X1 \
+	VADDSS  X6, X2, X2 \
+	VADDSS  X7, X3, X3 \
+	MOVQ    out+32(FP), AX \
+	VMOVSS  X0, 0(AX) \
+	VMOVSS  X1, 4(AX) \
+	VMOVSS  X2, 8(AX) \
+	VMOVSS  X3, 12(AX) \
 	VZEROUPPER
 
 #define NOREDUCE(x, tmp)
 
-// X4Q5KACT is X4Q4KACT for Q5_K, whose minimums ggml sums to one integer
-// and subtracts in a scalar.
-#define X4Q5KACT(doff, acc, accm) \
-	X4KSUMI \
-	VCVTDQ2PS    Y9, Y9 \
-	VBROADCASTSS doff(SP), Y8 \
-	VFMADD231PS  Y9, Y8, acc \
-	X4KMINS \
-	VPXOR        X10, X10, X10 \
-	VPHADDD      X10, X8, X8 \
-	VPHADDD      X10, X8, X8 \
-	VCVTDQ2PS    X8, X8 \
-	VMOVSS       doff+16(SP), X10 \
-	VFNMADD231SS X8, X10, accm
+// K6ROW adds one row's 32 activations at a against the 6-bit quants in Y7
+// and the int16 scales of their two groups in Y8 to its lanes.
+#define K6ROW(a, sumi) \
+	VPMADDUBSW a, Y7, Y13 \
+	VPMADDWD   Y8, Y13, Y13 \
+	VPADDD     Y13, sumi, sumi
 
-// X4Q6SCALE stores the int16 scale vector of step s (shuffle soff) of the
-// int8 scales in X11 to boff(SP).
-#define X4Q6SCALE(soff, boff) \
-	VPSHUFB   ·q6shuf+soff(SB), X11, X8 \
-	VPMOVSXBW X8, Y8 \
-	VMOVDQU   Y8, boff(SP)
+#define K6ROWS(off) \
+	K6ROW(off(DI), Y9) \
+	K6ROW(off(DI)(R8*1), Y10) \
+	K6ROW(off(DI)(R8*2), Y11) \
+	K6ROW(off(DI)(R9*1), Y12)
 
-// X4Q6UNPACK stores the 6-bit quants of one half of a Q6_K block (low
-// nibbles at qoff, qoff+32, high bit pairs at hoff) to boff..boff+96(SP).
-#define X4Q6UNPACK(qoff, qoff2, hoff, boff0, boff1, boff2, boff3) \
-	VMOVDQU qoff(SI), Y6 \
-	VMOVDQU qoff2(SI), Y7 \
-	VMOVDQU hoff(SI), Y8 \
-	VPAND   ·m3(SB), Y8, Y9 \
-	VPSLLW  $4, Y9, Y9 \
-	VPAND   Y15, Y6, Y10 \
-	VPOR    Y10, Y9, Y9 \
-	VMOVDQU Y9, boff0(SP) \
-	VPAND   ·m12(SB), Y8, Y9 \
-	VPSLLW  $2, Y9, Y9 \
-	VPAND   Y15, Y7, Y10 \
-	VPOR    Y10, Y9, Y9 \
-	VMOVDQU Y9, boff1(SP) \
-	VPAND   ·m48(SB), Y8, Y9 \
-	VPSRLW  $4, Y6, Y6 \
-	VPAND   Y15, Y6, Y6 \
-	VPOR    Y6, Y9, Y9 \
-	VMOVDQU Y9, boff2(SP) \
-	VPAND   ·m192(SB), Y8, Y9 \
-	VPSRLW  $2, Y9, Y9 \
-	VPSRLW  $4, Y7, Y7 \
-	VPAND   Y15, Y7, Y7 \
-	VPOR    Y7, Y9, Y9 \
-	VMOVDQU Y9, boff3(SP)
+// K6SCALE sets Y8 to the int16 scales picked by shuffle soff from the int8
+// scales in X15.
+#define K6SCALE(soff) \
+	VPSHUFB   ·q6shuf+soff(SB), X15, X8 \
+	VPMOVSXBW X8, Y8
 
-// X4Q6KACT finishes one activation row of a Q6_K super-block as dotQ6KAVX2:
-// sumi minus 32·Σ scale·bsum, times d.
-#define X4Q6KACT(doff, acc, accm) \
-	X4KSUMI \
-	VMOVDQU      512(SP), Y8 \
-	VPMADDWD     260(R10), Y8, Y8 \
-	VPSLLD       $5, Y8, Y8 \
-	VPSUBD       Y8, Y9, Y9 \
-	VCVTDQ2PS    Y9, Y9 \
-	VBROADCASTSS doff(SP), Y8 \
-	VFMADD231PS  Y9, Y8, acc
+// K6HALF runs the four quarters of a Q6_K half: it builds each quarter's
+// 6-bit quants in Y7 from the low nibbles at ql, ql2 (Y4, Y5) and the high
+// bit pairs at qh (Y6), as dotQ6KAVX2 does, then runs the rows with
+// activations at a0..a3 and scale shuffles s0..s3.
+#define K6HALF(ql, ql2, qh, a0, a1, a2, a3, s0, s1, s2, s3) \
+	VMOVDQU ql(SI), Y4 \
+	VMOVDQU ql2(SI), Y5 \
+	VMOVDQU qh(SI), Y6 \
+	VPAND   ·m3(SB), Y6, Y7 \
+	VPSLLW  $4, Y7, Y7 \
+	VPAND   Y14, Y4, Y13 \
+	VPOR    Y13, Y7, Y7 \
+	K6SCALE(s0) \
+	K6ROWS(a0) \
+	VPAND   ·m12(SB), Y6, Y7 \
+	VPSLLW  $2, Y7, Y7 \
+	VPAND   Y14, Y5, Y13 \
+	VPOR    Y13, Y7, Y7 \
+	K6SCALE(s1) \
+	K6ROWS(a1) \
+	VPAND   ·m48(SB), Y6, Y7 \
+	VPSRLW  $4, Y4, Y13 \
+	VPAND   Y14, Y13, Y13 \
+	VPOR    Y13, Y7, Y7 \
+	K6SCALE(s2) \
+	K6ROWS(a2) \
+	VPAND   ·m192(SB), Y6, Y7 \
+	VPSRLW  $2, Y7, Y7 \
+	VPSRLW  $4, Y5, Y13 \
+	VPAND   Y14, Y13, Y13 \
+	VPOR    Y13, Y7, Y7 \
+	K6SCALE(s3) \
+	K6ROWS(a3)
+
+// K6FIN finishes a Q6_K super-block for one row: lanes minus 32·Σ scale·bsum
+// (the scales as int16 at 0(SP)), times d, into acc.
+#define K6FIN(bsums, doff, macc, acc, sumi) \
+	VMOVDQU      0(SP), Y4 \
+	VPMADDWD     bsums, Y4, Y4 \
+	VPSLLD       $5, Y4, Y4 \
+	VPSUBD       Y4, sumi, sumi \
+	VCVTDQ2PS    sumi, sumi \
+	VBROADCASTSS doff(SP), Y4 \
+	VFMADD231PS  sumi, Y4, acc
 
 // func dotQ8_0x4AVX2(w, a *byte, astride, nb int, out *[4]float32)
 TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $16-40
@@ -366,7 +371,7 @@ q50x4loop:
 	RET
 
 // func dotQ4Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
-TEXT ·dotQ4Kx4AVX2(SB), 0, $576-40
+TEXT ·dotQ4Kx4AVX2(SB), NOSPLIT, $128-40
 	X4PROLOGUE
 	X4KZERO
 	BCAST32($0x0f0f0f0f, X14, Y14)
@@ -377,20 +382,20 @@ q4kx4loop:
 	PREFETCHT0 4224(SI)
 	X4KD
 	X4KSCALES
-	X4Q4UNPACK(16, 0, 32)
-	X4Q4UNPACK(48, 64, 96)
-	X4Q4UNPACK(80, 128, 160)
-	X4Q4UNPACK(112, 192, 224)
-	X4ROWS(X4Q4KACT)
-	ADDQ $144, SI
-	ADDQ $292, DI
-	DECQ CX
-	JNZ  q4kx4loop
+	K4STEP(16, 0, 32, 4, 36)
+	K4STEP(48, 64, 96, 68, 100)
+	K4STEP(80, 128, 160, 132, 164)
+	K4STEP(112, 192, 224, 196, 228)
+	KFINS(K4FIN)
+	ADDQ       $144, SI
+	ADDQ       $292, DI
+	DECQ       CX
+	JNZ        q4kx4loop
 	X4KOUT(HSUM4)
 	RET
 
 // func dotQ5Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
-TEXT ·dotQ5Kx4AVX2(SB), 0, $576-40
+TEXT ·dotQ5Kx4AVX2(SB), NOSPLIT, $128-40
 	X4PROLOGUE
 	X4KZERO
 	BCAST32($0x0f0f0f0f, X14, Y14)
@@ -402,49 +407,44 @@ q5kx4loop:
 	PREFETCHT0 4224(SI)
 	X4KD
 	X4KSCALES
-	VMOVDQU 16(SI), Y10
-	X4Q5UNPACK(48, 0, 32, 0, 1)
-	X4Q5UNPACK(80, 64, 96, 2, 3)
-	X4Q5UNPACK(112, 128, 160, 4, 5)
-	X4Q5UNPACK(144, 192, 224, 6, 7)
-	X4ROWS(X4Q5KACT)
-	ADDQ    $176, SI
-	ADDQ    $292, DI
-	DECQ    CX
-	JNZ     q5kx4loop
+	K5STEP(48, 0, 32, 4, 36, 0, 1)
+	K5STEP(80, 64, 96, 68, 100, 2, 3)
+	K5STEP(112, 128, 160, 132, 164, 4, 5)
+	K5STEP(144, 192, 224, 196, 228, 6, 7)
+	KFINS(K5FIN)
+	ADDQ       $176, SI
+	ADDQ       $292, DI
+	DECQ       CX
+	JNZ        q5kx4loop
 	X4KOUT(NOREDUCE)
 	RET
 
 // func dotQ6Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
-TEXT ·dotQ6Kx4AVX2(SB), 0, $576-40
+TEXT ·dotQ6Kx4AVX2(SB), NOSPLIT, $128-40
 	X4PROLOGUE
 	X4KZERO
-	BCAST32($0x0f0f0f0f, X15, Y15)
+	BCAST32($0x0f0f0f0f, X14, Y14)
 
 q6kx4loop:
-	PREFETCHT0 4096(SI)
-	PREFETCHT0 4160(SI)
-	PREFETCHT0 4224(SI)
-	PREFETCHT0 4288(SI)
+	PREFETCHT0   4096(SI)
+	PREFETCHT0   4160(SI)
+	PREFETCHT0   4224(SI)
+	PREFETCHT0   4288(SI)
 	X4YD
 	HALF2F(208(SI), X8)
 	VBROADCASTSS X8, X8
 	VMULPS       X11, X8, X8
-	VMOVUPS      X8, 544(SP)
-	VMOVDQU      192(SI), X11
-	VPMOVSXBW    X11, Y8
-	VMOVDQU      Y8, 512(SP)
-	X4Q6SCALE(0, 256)
-	X4Q6SCALE(16, 288)
-	X4Q6SCALE(32, 320)
-	X4Q6SCALE(48, 352)
-	X4Q6SCALE(64, 384)
-	X4Q6SCALE(80, 416)
-	X4Q6SCALE(96, 448)
-	X4Q6SCALE(112, 480)
-	X4Q6UNPACK(0, 32, 128, 0, 32, 64, 96)
-	X4Q6UNPACK(64, 96, 160, 128, 160, 192, 224)
-	X4ROWS(X4Q6KACT)
+	VMOVUPS      X8, 32(SP)
+	VMOVDQU      192(SI), X15
+	VPMOVSXBW    X15, Y4
+	VMOVDQU      Y4, 0(SP)
+	VPXOR        Y9, Y9, Y9
+	VPXOR        Y10, Y10, Y10
+	VPXOR        Y11, Y11, Y11
+	VPXOR        Y12, Y12, Y12
+	K6HALF(0, 32, 128, 4, 36, 68, 100, 0, 16, 32, 48)
+	K6HALF(64, 96, 160, 132, 164, 196, 228, 64, 80, 96, 112)
+	KFINS(K6FIN)
 	ADDQ         $210, SI
 	ADDQ         $292, DI
 	DECQ         CX

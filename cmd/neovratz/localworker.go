@@ -11,16 +11,30 @@ import (
 	"github.com/neovratz/neovratz/internal/worker"
 )
 
-// startLocalWorker starts the worker that `neovratz serve` runs in-process next to the API when
-// its config file lists models, and returns what stops it (draining its jobs).
-func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, reg prometheus.Registerer, logger *slog.Logger) (stop func(), err error) {
-	if len(cfg.Models) == 0 {
-		logger.Info("no models in the config file: this process runs no worker; start 'neovratz worker' processes to serve models")
+// startLocalWorker starts the worker that `neovratz serve` runs in-process next to the API, and
+// returns what stops it (draining its jobs). It serves the models of the config file's models
+// section or, without one, every model of the models directory the native engine can load.
+func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, reg prometheus.Registerer, home func() (string, error), logger *slog.Logger) (stop func(), err error) {
+	env := engineEnv{modelsDir: cfg.ModelsDir, home: home, logger: logger, reg: reg}
+	models := cfg.Models
+	if models == nil {
+		if models, err = modelsDirModels(cfg.ModelsDir, logger); err != nil {
+			return nil, err
+		}
+		env.skipUnloadable = true
+	}
+	if len(models) == 0 {
+		logger.Info("no models to serve: this process runs no worker; start 'neovratz worker' processes to serve models")
 		return func() {}, nil
 	}
-	engines, err := buildEngines(cfg.Models, logger, reg)
+	engines, err := buildEngines(models, env)
 	if err != nil {
 		return nil, err
+	}
+	if len(engines.models) == 0 {
+		engines.Close()
+		logger.Info("no model of the models directory could be loaded: this process runs no worker", "models_dir", cfg.ModelsDir)
+		return func() {}, nil
 	}
 	if err := engines.waitReady(ctx, logger); err != nil {
 		engines.Close()

@@ -18,12 +18,13 @@ type serveConfig struct {
 	Log       logConfig
 	Broker    brokerConfig
 	API       apiServerConfig
-	// Models is the models section of the --config file: when present, a worker inside this
-	// process serves them.
+	// Models is the models section of the --config file, which a worker inside this process
+	// serves; nil when the file has no such section: the worker then serves the models
+	// directory. An empty section (models: []) runs no worker.
 	Models []modelConfig
 }
 
-// serveCommand runs the API, the broker and (later) a worker in one process.
+// serveCommand runs the API, the broker and a worker in one process.
 type serveCommand struct{ m *Main }
 
 func (c *serveCommand) flags(cfg *serveConfig) *flagSet {
@@ -31,9 +32,10 @@ func (c *serveCommand) flags(cfg *serveConfig) *flagSet {
 Runs neovratz in one process: the HTTP server and the broker — the embedded SQLite broker in
 <data-dir>/broker.db, or Redis when --redis-url is given. No other service is needed.
 
-API keys live in <data-dir>/keys.db (in Redis with --redis-url). When the --config file has a
-"models" section (the same as 'neovratz worker' reads), a worker in this process serves those
-models; without one, run workers with 'neovratz worker'.
+API keys live in <data-dir>/keys.db (in Redis with --redis-url). A worker in this process serves
+every GGUF model of --models-dir on the native engine ('neovratz pull' puts them there), each
+under its name; when the --config file has a "models" section (the same as 'neovratz worker'
+reads), it serves those models instead ("models: []" for none, when workers run elsewhere).
 `)
 	var config string
 	f.Config(&config)
@@ -96,7 +98,7 @@ func (c *serveCommand) Run(ctx context.Context, args []string) error {
 	logger.Info("starting", "command", "serve", "version", version, "broker", b.kind,
 		"data_dir", cfg.DataDir, "models_dir", cfg.ModelsDir)
 	reg := telemetry.NewRegistry() // the API's and the built-in worker's metrics, on one /metrics
-	stopWorker, err := startLocalWorker(ctx, cfg, b, reg, logger)
+	stopWorker, err := startLocalWorker(ctx, cfg, b, reg, c.m.homeDir, logger)
 	if err != nil {
 		return err
 	}

@@ -183,6 +183,10 @@ func TestServeEmbedded(t *testing.T) {
 		t.Error("the bootstrap key's secret is in the logs")
 	}
 	checkJSONLogs(t, r.logs.String())
+	// No models section and an empty (missing) models directory: it says how to get a model.
+	if !strings.Contains(r.logs.String(), "download one with 'neovratz pull REF'") {
+		t.Errorf("logs do not tell how to get a model: %s", r.logs)
+	}
 	if _, err := http.Get("http://" + r.addr + "/healthz"); err == nil {
 		t.Error("still serving after shutdown")
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,7 +34,9 @@ type workerConfig struct {
 	Lease        time.Duration // Redis only: as the API's --lease
 	Retention    time.Duration // Redis only: as the API's --retention
 	Log          logConfig
-	Models       []modelConfig // the config file's models section
+	Models       []modelConfig   // the config file's models section
+	Dirs         modelsDirConfig // --data-dir and --models-dir as given
+	ModelsDir    string          // absolute: where llama.model names are looked up
 }
 
 // workerCommand runs a GPU worker.
@@ -54,8 +57,13 @@ The models it serves are the "models" section of the --config file:
       kind: text                  # text, image or embedding
       slots: 8                    # jobs it runs at once
       limits: {max-tokens: 4096, max-context: 8192}
-      engine: openai              # openai, image (A1111 or OpenAI images), process, sim
+      engine: openai              # llama (native, CPU), openai, image (A1111 or OpenAI images), process, sim
       openai: {base-url: "http://127.0.0.1:8000/v1", model: meta-llama/Llama-3.1-8B-Instruct}
+    - name: qwen2.5-0.5b
+      kind: text
+      slots: 4
+      engine: llama               # a GGUF file, or a model name in the models directory
+      llama: {model: qwen2.5-0.5b-instruct-q8_0}
 `)
 	var config string
 	f.Config(&config)
@@ -71,6 +79,7 @@ The models it serves are the "models" section of the --config file:
 	f.String(&cfg.MetricsAddr, "metrics-addr", "", "address to serve /metrics and /healthz on (empty: no metrics server)", checkOptionalAddr)
 	f.Duration(&cfg.Lease, "lease", 30*time.Second, "with --redis-url: how long a job is held between lease extensions; use the API's --lease")
 	f.Duration(&cfg.Retention, "retention", 24*time.Hour, "with --redis-url: how long finished jobs are kept; use the API's --retention")
+	cfg.Dirs.define(f)
 	cfg.Log.define(f)
 	return f
 }
@@ -99,6 +108,13 @@ func (c *workerCommand) parse(args []string) (workerConfig, error) {
 		return cfg, usageErrorf("no models to serve: list them in the models section of the --config file")
 	}
 	cfg.Models = models
+	// Only the native engine looks models up by name: a worker of upstream engines needs no
+	// home directory.
+	if slices.ContainsFunc(models, func(m modelConfig) bool { return m.Engine == "llama" }) {
+		if cfg.ModelsDir, err = cfg.Dirs.dir(c.m); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.ID == "" {
 		cfg.ID = newWorkerID()
 	}
@@ -120,7 +136,7 @@ func (c *workerCommand) Run(ctx context.Context, args []string) error {
 	gpus := telemetry.NewGPUCollector(logger) // logs once and collects nothing without NVML
 	defer gpus.Close()
 	reg.MustRegister(gpus)
-	engines, err := buildEngines(cfg.Models, logger, reg)
+	engines, err := buildEngines(cfg.Models, engineEnv{modelsDir: cfg.ModelsDir, home: c.m.homeDir, logger: logger, reg: reg})
 	if err != nil {
 		return err
 	}

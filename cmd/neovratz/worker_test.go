@@ -27,7 +27,7 @@ func TestParseModels(t *testing.T) {
 		{"bad kind", "models: [{name: a, kind: audio, slots: 1, engine: sim}]", "models[0] (a): kind: must be text, image or embedding"},
 		{"no slots", "models: [{name: a, kind: text, engine: sim}]", "models[0] (a): slots: must be at least 1"},
 		{"no engine", "models: [{name: a, kind: text, slots: 1}]", "models[0] (a): engine: is required"},
-		{"unknown engine", "models: [{name: a, kind: text, slots: 1, engine: magic}]", `engine: must be one of openai, image, process, sim (got "magic")`},
+		{"unknown engine", "models: [{name: a, kind: text, slots: 1, engine: magic}]", `engine: must be one of llama, openai, image, process, sim (got "magic")`},
 		{"settings of another engine", "models: [{name: a, kind: text, slots: 1, engine: sim, openai: {base-url: 'http://x'}}]", `openai: is set but the engine is "sim"`},
 		{"openai without url", "models: [{name: a, kind: text, slots: 1, engine: openai}]", "openai.base-url: is required"},
 		{"openai bad url", "models: [{name: a, kind: text, slots: 1, engine: openai, openai: {base-url: 'x:80'}}]", "openai.base-url: want an http"},
@@ -40,6 +40,17 @@ func TestParseModels(t *testing.T) {
 		{"process bad quote", "models: [{name: p, kind: text, slots: 4, engine: process, process: {command: 'a \"b'}}]", "unterminated"},
 		{"process without command", "models: [{name: p, kind: text, slots: 4, engine: process, process: {port: 1}}]", "process.command: is required"},
 		{"stream interval too long", "models: [{name: a, kind: text, slots: 1, engine: sim, stream-interval: 1m}]", "stream-interval: must be at most 10s"},
+		{"llama", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {model: qwen2.5-0.5b, threads: 8, context: 4096, sequences: 8}}]", ""},
+		{"llama path", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {model: /models/q.gguf}}]", ""},
+		{"llama without settings", "models: [{name: q, kind: text, slots: 4, engine: llama}]", "models[0] (q): llama.model: is required"},
+		{"llama without model", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {threads: 2}}]", "models[0] (q): llama.model: is required"},
+		{"llama unknown key", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {model: q, gpu-layers: 99}}]", "unknown key gpu-layers"},
+		{"llama bad threads", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {model: q, threads: many}}]", "many"},
+		{"llama negative threads", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {model: q, threads: -1}}]", "llama.threads: must not be negative"},
+		{"llama negative context", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {model: q, context: -1}}]", "llama.context: must not be negative"},
+		{"llama negative sequences", "models: [{name: q, kind: text, slots: 4, engine: llama, llama: {model: q, sequences: -2}}]", "llama.sequences: must not be negative"},
+		{"llama for images", "models: [{name: q, kind: image, slots: 1, engine: llama, llama: {model: q}}]", "engine: llama serves text models"},
+		{"llama settings for sim", "models: [{name: q, kind: text, slots: 1, engine: sim, llama: {model: q}}]", `llama: is set but the engine is "sim"`},
 		{"twice", "models: [{name: a, kind: text, slots: 1, engine: sim}, {name: a, kind: text, slots: 1, engine: sim}]", `models[1].name: "a" is listed twice`},
 	}
 	for _, tc := range tests {
@@ -52,6 +63,24 @@ func TestParseModels(t *testing.T) {
 				t.Errorf("parse: %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestModelsSectionPresence: serve tells a missing models section (serve the models directory)
+// from an empty one (serve nothing).
+func TestModelsSectionPresence(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		nil  bool
+	}{
+		{"addr: 127.0.0.1:0\n", true},
+		{"models: []\n", false},
+		{"models:\n", false},
+	} {
+		models, err := parseModels([]byte(tc.yaml))
+		if err != nil || (models == nil) != tc.nil || len(models) != 0 {
+			t.Errorf("%q: %#v, %v; want no models, nil %v", tc.yaml, models, err, tc.nil)
+		}
 	}
 }
 

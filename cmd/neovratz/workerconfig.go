@@ -31,7 +31,7 @@ import (
 //	    kind: text                    # text, image or embedding
 //	    slots: 8                      # jobs at once
 //	    limits: {max-tokens: 4096, max-context: 8192}
-//	    engine: openai                # openai, image, process, sim (load tests only)
+//	    engine: openai                # llama, openai, image, process, sim (load tests only)
 //	    openai:                       # the settings of the engine named above
 //	      base-url: http://127.0.0.1:8000/v1
 //	      model: meta-llama/Llama-3.1-8B-Instruct
@@ -48,6 +48,7 @@ type modelConfig struct {
 	// StreamInterval spaces a job's event writes after the first (see worker.Model).
 	StreamInterval duration `yaml:"stream-interval"`
 
+	Llama   *llamaConfig   `yaml:"llama"`
 	OpenAI  *openaiConfig  `yaml:"openai"`
 	Image   *imageConfig   `yaml:"image"`
 	Process *processConfig `yaml:"process"`
@@ -59,6 +60,16 @@ type limitsConfig struct {
 	MaxContext    int `yaml:"max-context"`
 	MaxImageSide  int `yaml:"max-image-side"`
 	MaxImageSteps int `yaml:"max-image-steps"`
+}
+
+// llamaConfig is the native engine's settings.
+type llamaConfig struct {
+	// Model is a GGUF file's path, or the name of a model in the models directory.
+	Model   string `yaml:"model"`
+	Threads int    `yaml:"threads"` // goroutines per forward pass; 0: one per CPU
+	Context int    `yaml:"context"` // caps the model's context length; 0: the model's
+	// Sequences is how many sequences advance together in one batched step; 0: slots.
+	Sequences int `yaml:"sequences"`
 }
 
 type openaiConfig struct {
@@ -186,6 +197,11 @@ func parseModels(data []byte) ([]modelConfig, error) {
 		msg = regexp.MustCompile(`line \d+: `).ReplaceAllString(msg, "")
 		return nil, fmt.Errorf("models: %s", oneLine(strings.TrimPrefix(msg, "yaml: unmarshal errors:")))
 	}
+	if models == nil {
+		// A section that is there but empty (models: []) is not a missing one: serve then runs
+		// no worker instead of serving the models directory.
+		models = []modelConfig{}
+	}
 	names := map[string]bool{}
 	for i, m := range models {
 		if err := m.check(); err != nil {
@@ -224,13 +240,26 @@ func (m modelConfig) check() error {
 	case time.Duration(m.StreamInterval) > 10*time.Second:
 		return keyError("stream-interval", "must be at most 10s")
 	}
-	sections := map[string]bool{"openai": m.OpenAI != nil, "image": m.Image != nil, "process": m.Process != nil, "sim": m.Sim != nil}
+	sections := map[string]bool{"llama": m.Llama != nil, "openai": m.OpenAI != nil, "image": m.Image != nil, "process": m.Process != nil, "sim": m.Sim != nil}
 	for name, set := range sections {
 		if set && name != m.Engine {
 			return keyError(name, "is set but the engine is %q", m.Engine)
 		}
 	}
 	switch m.Engine {
+	case "llama":
+		switch {
+		case m.Llama == nil || strings.TrimSpace(m.Llama.Model) == "":
+			return keyError("llama.model", "is required for engine llama (a .gguf file or a model name in the models directory)")
+		case m.Llama.Threads < 0:
+			return keyError("llama.threads", "must not be negative (0: one per CPU)")
+		case m.Llama.Context < 0:
+			return keyError("llama.context", "must not be negative (0: the model's)")
+		case m.Llama.Sequences < 0:
+			return keyError("llama.sequences", "must not be negative (0: slots)")
+		case m.Kind != string(worker.KindText):
+			return keyError("engine", "llama serves text models")
+		}
 	case "openai":
 		if m.OpenAI == nil || m.OpenAI.BaseURL == "" {
 			return keyError("openai.base-url", "is required for engine openai")
@@ -272,24 +301,52 @@ func (m modelConfig) check() error {
 }
 
 // engineNames are the engines a model may name.
-var engineNames = []string{"openai", "image", "process", "sim"}
+var engineNames = []string{"llama", "openai", "image", "process", "sim"}
 
 // engineSet is the engines built from a models section.
 type engineSet struct {
 	models   []worker.Model
 	engines  map[string]worker.Engine
 	closers  []io.Closer
-	starting []*process.Engine // managed servers that may still be loading
+	starting []startingProcess // managed servers that may still be loading
+	loads    *worker.EngineLoads
+}
+
+// startingProcess is a managed server and when it was started, for its load time.
+type startingProcess struct {
+	model string
+	e     *process.Engine
+	since time.Time
+}
+
+// engineEnv is what building engines needs besides the models section.
+type engineEnv struct {
+	modelsDir string                 // where a llama.model that is not a file is looked up
+	home      func() (string, error) // for a ~ in llama.model
+	logger    *slog.Logger
+	reg       prometheus.Registerer // the worker's registry
+	// skipUnloadable turns a model the native engine cannot load into a log line (and a load
+	// failure in the metrics) instead of an error: serve's models found in the models
+	// directory, where one bad file must not keep the others from being served.
+	skipUnloadable bool
 }
 
 // waitReady waits until every managed server is healthy, so the worker takes no job it would
 // only hold while a model loads.
 func (s *engineSet) waitReady(ctx context.Context, logger *slog.Logger) error {
 	for _, p := range s.starting {
-		logger.Info("waiting for an engine process to become healthy", "port", p.Port())
-		if err := p.WaitReady(ctx); err != nil {
+		logger.Info("waiting for an engine process to become healthy", "model", p.model, "port", p.e.Port())
+		if err := p.e.WaitReady(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.loads.Failed(p.model)
+			}
 			return fmt.Errorf("engine process: %w", err)
 		}
+		// The servers start together and are checked in turn, so a server found healthy after
+		// a slower one counts up to that one's time: an upper bound.
+		took := time.Since(p.since)
+		s.loads.Loaded(p.model, took)
+		logger.Info("engine process healthy", "model", p.model, "seconds", took.Seconds())
 	}
 	return nil
 }
@@ -304,11 +361,33 @@ func (s *engineSet) Close() error {
 }
 
 // buildEngines makes the engine of every model.
-func buildEngines(models []modelConfig, logger *slog.Logger, reg prometheus.Registerer) (*engineSet, error) {
-	s := &engineSet{engines: map[string]worker.Engine{}}
+func buildEngines(models []modelConfig, env engineEnv) (*engineSet, error) {
+	loads, err := worker.NewEngineLoads(env.reg)
+	if err != nil {
+		return nil, err
+	}
+	logger := env.logger
+	s := &engineSet{engines: map[string]worker.Engine{}, loads: loads}
 	for _, m := range models {
 		var eng worker.Engine
+		limits := worker.Limits{MaxTokens: m.Limits.MaxTokens, MaxContext: m.Limits.MaxContext,
+			MaxImageSide: m.Limits.MaxImageSide, MaxImageSteps: m.Limits.MaxImageSteps}
 		switch m.Engine {
+		case "llama":
+			e, err := openLlama(m, env, loads)
+			if err != nil && env.skipUnloadable {
+				logger.Warn("skipping a model the native engine cannot load", "model", m.Name, "file", m.Llama.Model, "err", err)
+				continue
+			}
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			eng = e
+			// The context a sequence may hold is what the engine can run, whatever the limit says.
+			if limits.MaxContext == 0 || limits.MaxContext > e.Context() {
+				limits.MaxContext = e.Context()
+			}
 		case "openai":
 			e, err := openaiup.New(m.OpenAI.engineConfig(m.Slots))
 			if err != nil {
@@ -331,16 +410,18 @@ func buildEngines(models []modelConfig, logger *slog.Logger, reg prometheus.Regi
 			if served == "" {
 				served = m.Name
 			}
+			since := time.Now()
 			e, err := process.Start(process.Config{Name: m.Name, Command: pc.Command, Model: pc.Model, Port: pc.Port, Dir: pc.Dir,
 				Env: pc.Env, HealthPath: pc.HealthPath, StartTimeout: time.Duration(pc.StartTimeout), StopTimeout: time.Duration(pc.StopTimeout),
 				Upstream: openaiup.Config{APIKey: pc.APIKey, Model: served, Slots: m.Slots, StallTimeout: time.Duration(pc.StallTimeout)},
-				Logger:   logger.With("model", m.Name), Registerer: reg})
+				Logger:   logger.With("model", m.Name), Registerer: env.reg})
 			if err != nil {
+				loads.Failed(m.Name)
 				s.Close()
 				return nil, fmt.Errorf("model %s: %w", m.Name, err)
 			}
 			eng = e
-			s.starting = append(s.starting, e)
+			s.starting = append(s.starting, startingProcess{model: m.Name, e: e, since: since})
 		case "sim":
 			var sc simConfig
 			if m.Sim != nil {
@@ -355,9 +436,7 @@ func buildEngines(models []modelConfig, logger *slog.Logger, reg prometheus.Regi
 			s.closers = append(s.closers, c)
 		}
 		s.models = append(s.models, worker.Model{Name: m.Name, Kind: worker.Kind(m.Kind), Engine: m.Engine, Slots: m.Slots,
-			StreamInterval: time.Duration(m.StreamInterval),
-			Limits: worker.Limits{MaxTokens: m.Limits.MaxTokens, MaxContext: m.Limits.MaxContext,
-				MaxImageSide: m.Limits.MaxImageSide, MaxImageSteps: m.Limits.MaxImageSteps}})
+			StreamInterval: time.Duration(m.StreamInterval), Limits: limits})
 	}
 	return s, nil
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -85,4 +86,48 @@ func newMetrics(reg prometheus.Registerer, models []Model) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// EngineLoads records how the engines of a worker's models loaded: how long each took and
+// which failed. Engines are built (a model file opened, a managed server started) before the
+// worker exists, so whoever builds them records here, on the registry the worker serves.
+type EngineLoads struct {
+	seconds  *prometheus.GaugeVec   // model
+	failures *prometheus.CounterVec // model
+}
+
+// NewEngineLoads returns an EngineLoads whose metrics are registered on reg (nil: nowhere).
+func NewEngineLoads(reg prometheus.Registerer) (*EngineLoads, error) {
+	l := &EngineLoads{
+		// A gauge rather than a histogram: a model loads once per process, so there is
+		// one figure to see, not a distribution.
+		seconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "neovratz_worker_engine_load_seconds",
+			Help: "Time the model's engine took to load at its last load: the native engine opening the model file, a managed server starting until healthy.",
+		}, []string{"model"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "neovratz_worker_engine_load_failures_total",
+			Help: "Times the model's engine failed to load (a model file the engine cannot load, a managed server that never became healthy).",
+		}, []string{"model"}),
+	}
+	if reg == nil {
+		return l, nil
+	}
+	for _, c := range []prometheus.Collector{l.seconds, l.failures} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register engine load metrics: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// Loaded records that model's engine loaded in d.
+func (l *EngineLoads) Loaded(model string, d time.Duration) {
+	l.seconds.WithLabelValues(model).Set(d.Seconds())
+	l.failures.WithLabelValues(model) // the series exists from the start, so increase() sees the first failure
+}
+
+// Failed records that model's engine failed to load.
+func (l *EngineLoads) Failed(model string) {
+	l.failures.WithLabelValues(model).Inc()
 }

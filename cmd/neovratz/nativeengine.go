@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/neovratz/neovratz/internal/engine/llama"
+	"github.com/neovratz/neovratz/internal/modelstore"
+	"github.com/neovratz/neovratz/internal/worker"
+)
+
+// defaultSlots is how many jobs at once serve gives each model it finds in the models
+// directory: the native engine advances them together in one batched step per token.
+const defaultSlots = 4
+
+// llamaEngine is the native engine of one model entry, with the model file it opened: closing
+// it stops the engine, then unmaps the file.
+type llamaEngine struct {
+	*llama.Engine
+	model *llama.Model
+}
+
+func (e *llamaEngine) Close() error {
+	err := e.Engine.Close()
+	if cerr := e.model.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openLlama opens the model file of a model entry (mapped, not read) and starts the native
+// engine on it, recording the load time or the failure in loads.
+func openLlama(m modelConfig, env engineEnv, loads *worker.EngineLoads) (*llamaEngine, error) {
+	path, err := modelFile(m.Llama.Model, env)
+	if err != nil {
+		loads.Failed(m.Name)
+		return nil, keyError("llama.model", "%v", err)
+	}
+	start := time.Now()
+	model, err := llama.Open(path) // the error names the file
+	if err != nil {
+		loads.Failed(m.Name)
+		return nil, err
+	}
+	cfg := llama.Config{Threads: m.Llama.Threads, Context: m.Llama.Context, Sequences: m.Llama.Sequences}
+	if cfg.Threads == 0 {
+		cfg.Threads = runtime.NumCPU()
+	}
+	if cfg.Sequences == 0 {
+		cfg.Sequences = m.Slots
+	}
+	eng, err := llama.NewEngine(model, cfg)
+	if err != nil {
+		model.Close()
+		loads.Failed(m.Name)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	took := time.Since(start)
+	loads.Loaded(m.Name, took)
+	env.logger.Info("model loaded", "model", m.Name, "engine", "llama", "file", path, "seconds", took.Seconds(),
+		"architecture", model.Params.Arch, "context", eng.Context(), "sequences", cfg.Sequences, "threads", cfg.Threads)
+	return &llamaEngine{Engine: eng, model: model}, nil
+}
+
+// modelFile finds the GGUF file a llama.model setting names: a path to a file, or the name of
+// a model in the models directory (as `neovratz models` lists it).
+func modelFile(ref string, env engineEnv) (string, error) {
+	ref = strings.TrimSpace(ref)
+	path := ref
+	if env.home != nil {
+		var err error
+		if path, err = expandHome(ref, env.home); err != nil {
+			return "", err
+		}
+	}
+	st, err := os.Stat(path)
+	isPath := filepath.IsAbs(ref) || strings.HasPrefix(ref, "~/") || strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../")
+	switch {
+	case err == nil && st.Mode().IsRegular():
+		return path, nil
+	case isPath && err == nil:
+		return "", fmt.Errorf("%s is not a file", path)
+	case isPath:
+		return "", err
+	}
+	m, err := modelstore.New(env.modelsDir).Resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	if err := nativeLoadable(m); err != nil {
+		return "", err
+	}
+	return m.Path, nil
+}
+
+// errNotNative says why a model of the models directory is not for the native LLM engine.
+var errNotNative = errors.New("not a model the native engine loads")
+
+// nativeLoadable tells, from what the directory listing knows, whether the native LLM engine
+// can try a model: one GGUF file.
+func nativeLoadable(m modelstore.Model) error {
+	switch {
+	case m.Format == modelstore.FormatSafetensors:
+		return fmt.Errorf("%w: %s is an image checkpoint (safetensors) and the native diffusion engine is not available yet", errNotNative, m.Name)
+	case m.Format != modelstore.FormatGGUF:
+		return fmt.Errorf("%w: %s is a %s file", errNotNative, m.Name, m.Format)
+	case len(m.Files) > 1:
+		return fmt.Errorf("%w: %s is split into %d files and the native engine loads single-file models (merge them with llama-gguf-split --merge)",
+			errNotNative, m.Name, len(m.Files))
+	}
+	return nil
+}
+
+// modelsDirModels is the models section serve makes of its models directory when its config
+// file has none: every GGUF model, under its name, on the native engine. Files the engine
+// cannot take are logged once and left out; a missing or empty directory serves nothing.
+func modelsDirModels(dir string, logger *slog.Logger) ([]modelConfig, error) {
+	list, err := modelstore.New(dir).List()
+	if err != nil {
+		return nil, fmt.Errorf("list the models directory: %w", err)
+	}
+	var models []modelConfig
+	for _, m := range list {
+		if err := nativeLoadable(m); err != nil {
+			logger.Warn("skipping a model the native engine cannot load", "model", m.Name, "file", m.Path, "err", err)
+			continue
+		}
+		models = append(models, modelConfig{Name: m.Name, Kind: string(worker.KindText), Slots: defaultSlots,
+			Engine: "llama", Llama: &llamaConfig{Model: m.Path}})
+	}
+	if len(list) == 0 {
+		logger.Info("no models in the models directory: download one with 'neovratz pull REF' (for example 'neovratz pull Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q8_0'), then start serve again",
+			"models_dir", dir)
+	}
+	return models, nil
+}

@@ -118,9 +118,9 @@ func QuantizeActivations(weight gguf.Type, x []float32, dst []byte) {
 }
 
 // VecDot returns the dot product of n elements of a weight row w of type
-// weight with n activations a quantized by QuantizeActivations(weight, …).
-// The scalar version reproduces ggml's ggml_vec_dot_*_generic: the same
-// integer sums per block, scaled and summed in the same float order.
+// weight with n activations a quantized by QuantizeActivations(weight, …):
+// bit for bit ggml's ggml_vec_dot_* of the AVX2 build where SIMD() is
+// "avx2", of the scalar code otherwise.
 func VecDot(weight gguf.Type, n int, w, a []byte) float32 {
 	k := kernelsOf(weight)
 	if k.dot == nil {

@@ -10,19 +10,25 @@
 //     written here read in llama.cpp as they read here;
 //   - VecDot, the dot product of a weight row with activations quantized the
 //     way llama.cpp's CPU backend quantizes them for that weight type
-//     (ActivationType, QuantizeActivations), with the integer accumulation
-//     and scaling order of ggml's scalar code;
+//     (ActivationType, QuantizeActivations);
 //   - MatMul, weight matrix times one or several activation rows, spread over
-//     a Pool of persistent worker goroutines, each weight row read once for
-//     all activation rows.
+//     a Pool of persistent worker goroutines, blocked so that a batch of
+//     activation rows reads the weights from memory once.
 //
 // float.go has the float kernels of a transformer layer: RMSNorm, Softmax,
 // SiLU, SwiGLU, RoPE (normal and NeoX layouts), Dot and Axpy.
 //
-// Every kernel has a pure-Go version. On amd64 the hot loops also have
-// AVX2/FMA assembly, chosen at run time when the CPU has AVX2, FMA and F16C;
-// the assembly sums in a different order than the scalar code (as ggml's own
-// SIMD code does), so the two agree to float rounding, not bit for bit.
+// Every kernel has a pure-Go version. On amd64 the dot products also have
+// AVX2/FMA assembly, chosen at run time when the CPU has AVX2, FMA and F16C
+// (SIMD reports which). Both reproduce ggml bit for bit, each its own
+// counterpart: the pure-Go code ggml's scalar code (ggml_vec_dot_*_generic,
+// the same integer sums per block scaled and summed in the same float
+// order), the assembly ggml's AVX2 code (the same int32 lanes, FMAs and
+// horizontal sums), as llama.cpp's x86 builds run it. The two orders differ,
+// so the pure-Go and the AVX2 results agree to float rounding only; and
+// MatMul gives exactly VecDot's result whatever the batch, so a sequence's
+// numbers do not depend on what it is batched with. testdata/ggml.json holds
+// ggml's own answers, which the tests compare against.
 //
 // Kernels panic on misuse (an unsupported type, a length that is not a
 // multiple of the block size, a buffer too short), like a slice index out of

@@ -17,9 +17,11 @@ import (
 // each). This is ggml's mul_mat with src0 = w and src1 = the activations:
 // dst holds one output row of rows values per activation row.
 //
-// Weight rows are split among the pool's threads (pool may be nil), and each
-// weight row is multiplied with every activation row while it is in the
-// cache, so a batch of activation rows streams the weights from memory once.
+// Each result is exactly what VecDot gives. Weight rows are split among the
+// pool's threads (pool may be nil); each thread multiplies a chunk of weight
+// rows by up to 16 activation rows while both are in its cache, four
+// activation rows per pass over a weight row where the type has a four-row
+// kernel, so a batch streams the weights from memory once per 16 rows.
 func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, nActs int, pool *Pool) {
 	k := kernelsOf(wt)
 	if k.dot == nil {

@@ -41,6 +41,9 @@ func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, 
 	// that handing it out costs little beside its dot products, and small
 	// enough to stay in a core's L2 while every activation tile passes by.
 	threads := pool.Threads()
+	if rows*wrb*max(1, nActs) < minParallelBytes*threads {
+		threads = 1 // waking the workers would cost more than they save
+	}
 	chunk := max(4, (rows+8*threads-1)/(8*threads))
 	chunk = min(chunk, max(4, chunkBytes/wrb))
 	if threads == 1 || chunk >= rows {
@@ -65,6 +68,11 @@ const (
 	chunkBytes = 256 << 10
 	actTile    = 16
 )
+
+// minParallelBytes is the least weight traffic (bytes × activation rows)
+// per thread worth a parallel MatMul: at 20-30 GB/s it is 4-6 µs of work,
+// against about 1 µs to wake a worker and collect its result.
+const minParallelBytes = 128 << 10
 
 // matmulTask is one MatMul's arguments; run computes its rows [lo, hi).
 type matmulTask struct {

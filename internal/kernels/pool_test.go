@@ -104,7 +104,7 @@ func TestPoolPanic(t *testing.T) {
 func TestMatMul(t *testing.T) {
 	const cols = 512
 	for _, ty := range weightTypes {
-		for _, rows := range []int{1, 7, 64} {
+		for _, rows := range []int{1, 7, 64, 300} {
 			for _, nActs := range []int{1, 3, 8, 37} {
 				for _, threads := range []int{1, 3} {
 					name := fmt.Sprintf("%v/%dx%d/%d acts/%d threads", ty, rows, cols, nActs, threads)
@@ -140,7 +140,7 @@ func TestMatMul(t *testing.T) {
 func TestMatMulAllocs(t *testing.T) {
 	p := NewPool(2)
 	defer p.Close()
-	const rows, cols = 256, 256
+	const rows, cols = 2048, 256 // large enough to run in parallel
 	w := quantized(gguf.TypeQ8_0, randomRows(1, rows, cols, 1))
 	acts := activations(gguf.TypeQ8_0, randomRows(2, 2, cols, 1))
 	dst := make([]float32, 2*rows)

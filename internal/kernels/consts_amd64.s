@@ -97,3 +97,14 @@ DATA ·m192+8(SB)/8, $0xc0c0c0c0c0c0c0c0
 DATA ·m192+16(SB)/8, $0xc0c0c0c0c0c0c0c0
 DATA ·m192+24(SB)/8, $0xc0c0c0c0c0c0c0c0
 GLOBL ·m192(SB), RODATA|NOPTR, $32
+
+// q8perm puts the dwords of two packs back in element order.
+DATA ·q8perm+0(SB)/4, $0
+DATA ·q8perm+4(SB)/4, $4
+DATA ·q8perm+8(SB)/4, $1
+DATA ·q8perm+12(SB)/4, $5
+DATA ·q8perm+16(SB)/4, $2
+DATA ·q8perm+20(SB)/4, $6
+DATA ·q8perm+24(SB)/4, $3
+DATA ·q8perm+28(SB)/4, $7
+GLOBL ·q8perm(SB), RODATA|NOPTR, $32

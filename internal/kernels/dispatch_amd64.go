@@ -74,6 +74,24 @@ func dotQ5Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
 //go:noescape
 func dotQ6Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
 
+// Implemented in quant_amd64.s: nb ≥ 1 blocks of 32.
+
+//go:noescape
+func quantQ8_0ActAVX2(x *float32, y *byte, nb int)
+
+//go:noescape
+func quantQ8_1ActAVX2(x *float32, y *byte, nb int)
+
+// blockQuant adapts an activation quantizer to typeKernels.actQ.
+func blockQuant(kernel func(x *float32, y *byte, nb int)) func(src []float32, dst []byte) {
+	return func(src []float32, dst []byte) {
+		if len(src) < qk {
+			return
+		}
+		kernel(&src[0], &dst[0], len(src)/qk)
+	}
+}
+
 // blockDot4 adapts a four-row assembly kernel over blocks of bs elements
 // (activation blocks of ab bytes) to dot4Func.
 func blockDot4(kernel func(w, a *byte, astride, nb int, out *[4]float32), bs, ab int) dot4Func {
@@ -127,6 +145,8 @@ func installSIMD(k *kernelTable) {
 	k[gguf.TypeQ4_K].dot4 = blockDot4(dotQ4Kx4AVX2, qkK, q8KBytes)
 	k[gguf.TypeQ5_K].dot4 = blockDot4(dotQ5Kx4AVX2, qkK, q8KBytes)
 	k[gguf.TypeQ6_K].dot4 = blockDot4(dotQ6Kx4AVX2, qkK, q8KBytes)
+	k[gguf.TypeQ8_0].actQ = blockQuant(quantQ8_0ActAVX2)
+	k[gguf.TypeQ8_1].actQ = blockQuant(quantQ8_1ActAVX2)
 	floatOps.dot = dotAVX2
 	floatOps.axpy = axpyAVX2
 }

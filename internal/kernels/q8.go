@@ -81,16 +81,15 @@ func quantQ8_1(src []float32, dst []byte) {
 // roundEvenSat rounds to nearest even and saturates to int8, as
 // _mm256_round_ps(_MM_ROUND_NEAREST) then the saturating packs do.
 func roundEvenSat(f float32) int8 {
-	r := math.RoundToEven(float64(f))
-	switch {
-	case r > 127:
-		return 127
-	case r < -128:
-		return -128
-	case r != r: // NaN: cvtps_epi32 gives 0x80000000, which packs to -128
+	if !(f > -128.5 && f < 127.5) {
+		// Out of range, or NaN (cvtps_epi32 gives 0x80000000, which packs
+		// to -128).
+		if f > 0 {
+			return 127
+		}
 		return -128
 	}
-	return int8(r)
+	return int8(nearestInt(f))
 }
 
 // quantQ8_0Act is the x86 AVX quantize_row_q8_0 that llama.cpp's CPU backend

@@ -177,3 +177,29 @@ func TestDot4MatchesDot(t *testing.T) {
 		}
 	}
 }
+
+// TestSIMDActivations checks the SIMD activation quantizers byte for byte
+// against the pure-Go ones (both are ggml's x86 code): random rows at many
+// scales, and the golden inputs with their zero, constant and half-way
+// blocks.
+func TestSIMDActivations(t *testing.T) {
+	if !simdAvailable {
+		t.Skip("no SIMD kernels on this machine")
+	}
+	inputs := [][]float32{goldenInput(3, 512), goldenInput(4, 1024)}
+	for seed := uint64(0); seed < 8; seed++ {
+		inputs = append(inputs, randomRows(seed, 1, 32*int(1+seed*5), float32(math.Ldexp(1, int(seed)*4-12))))
+	}
+	for _, ty := range weightTypes {
+		for i, x := range inputs {
+			if len(x)%int(ActivationType(ty).BlockSize()) != 0 {
+				continue
+			}
+			var want []byte
+			withGeneric(t, func() { want = activations(ty, x) })
+			if got := activations(ty, x); string(got) != string(want) {
+				t.Errorf("%v input %d: avx2 and generic activations differ: %s", ty, i, firstDiff(ActivationType(ty), got, want))
+			}
+		}
+	}
+}

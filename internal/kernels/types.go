@@ -97,10 +97,12 @@ func putF32(b []byte, f float32) {
 	binary.LittleEndian.PutUint32(b, math.Float32bits(f))
 }
 
-// nearestInt is ggml's nearest_int: round to nearest, ties to even, for
-// |f| < 2^22 (ggml adds 1.5·2^23 and reads the mantissa).
+// nearestInt is ggml's nearest_int, computed as ggml computes it: adding
+// 1.5·2^23 rounds f to an integer (to nearest, ties to even) in the low
+// mantissa bits, for |f| < 2^22; beyond that (ggml asserts) the result is
+// as meaningless as ggml's, and as cheap.
 func nearestInt(f float32) int {
-	return int(math.RoundToEven(float64(f)))
+	return int(int32(math.Float32bits(f+12582912)&0x007fffff) - 0x00400000)
 }
 
 // roundAway is C's roundf: round to nearest, ties away from zero. float64

@@ -112,7 +112,7 @@ func TestDocsMarked(t *testing.T) {
 			}
 			if s := scopesArg.FindStringSubmatch(line); s != nil {
 				for _, scope := range strings.Split(s[1], ",") {
-					if !slices.Contains([]string{"inference", "jobs", "admin", "worker"}, scope) {
+					if !slices.Contains([]string{"inference", "jobs", "admin", "worker", "metrics"}, scope) {
 						t.Errorf("%s: unknown scope %q", where, scope)
 					}
 				}

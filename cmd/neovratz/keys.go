@@ -95,7 +95,7 @@ func (c *keysCommand) create(ctx context.Context, args []string) error {
 	f := newFlagSet("keys create", "--name NAME [flags]", "Creates an API key and prints its token, which is shown only this once.")
 	store.define(f)
 	f.String(&name, "name", "", "what the key is for; required", nil)
-	f.String(&scopes, "scopes", "inference", "comma-separated scopes: inference, jobs, admin, worker", nil)
+	f.String(&scopes, "scopes", "inference", "comma-separated scopes: inference, jobs, admin, worker, metrics", nil)
 	f.String(&models, "models", "", "comma-separated models the key may use (empty: all)", nil)
 	f.Duration(&expires, "expires-in", 0, "the key stops working after this long (default: never)")
 	f.showDefault("expires-in", "never")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -42,7 +41,7 @@ func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, reg
 	}
 	host, _ := os.Hostname()
 	w, err := worker.New(worker.Config{ID: "local-" + newWorkerID(), Hostname: host, Version: version, Models: engines.models},
-		b.Broker, engines.engines, logger, skipMetrics{reg, "neovratz_worker_slots"}, nil)
+		b.Broker, engines.engines, logger, reg, nil)
 	if err != nil {
 		engines.Close()
 		return nil, err
@@ -62,27 +61,4 @@ func startLocalWorker(ctx context.Context, cfg serveConfig, b *openedBroker, reg
 			logger.Error("stop engines", "err", err)
 		}
 	}, nil
-}
-
-// skipMetrics registers every collector but those describing the named metric: the API exports
-// neovratz_worker_slots from the registry of live workers, which in serve is this worker.
-type skipMetrics struct {
-	prometheus.Registerer
-	name string
-}
-
-func (s skipMetrics) Register(c prometheus.Collector) error {
-	ch := make(chan *prometheus.Desc, 16)
-	go func() { c.Describe(ch); close(ch) }()
-	skip := false
-	for d := range ch {
-		// Desc has no accessor for its name; its String form holds it.
-		if strings.Contains(d.String(), `fqName: "`+s.name+`"`) {
-			skip = true
-		}
-	}
-	if skip {
-		return nil
-	}
-	return s.Registerer.Register(c)
 }

@@ -153,6 +153,32 @@ func TestKeys(t *testing.T) {
 	})
 }
 
+// TestHasScope checks what each scope grants: itself only, and admin metrics as well.
+func TestHasScope(t *testing.T) {
+	tests := []struct {
+		scopes []Scope
+		want   map[Scope]bool
+	}{
+		{[]Scope{ScopeMetrics}, map[Scope]bool{ScopeMetrics: true}},
+		{[]Scope{ScopeAdmin}, map[Scope]bool{ScopeAdmin: true, ScopeMetrics: true}},
+		{[]Scope{ScopeInference, ScopeJobs}, map[Scope]bool{ScopeInference: true, ScopeJobs: true}},
+		{[]Scope{ScopeWorker}, map[Scope]bool{ScopeWorker: true}},
+		{Scopes, map[Scope]bool{ScopeInference: true, ScopeJobs: true, ScopeAdmin: true, ScopeWorker: true, ScopeMetrics: true}},
+	}
+	for _, tt := range tests {
+		k := Key{Scopes: tt.scopes}
+		for _, s := range Scopes {
+			if got := k.HasScope(s); got != tt.want[s] {
+				t.Errorf("key with %v: HasScope(%s) = %v, want %v", tt.scopes, s, got, tt.want[s])
+			}
+		}
+	}
+	spec := Spec{Name: "prometheus", Scopes: []Scope{ScopeMetrics}}
+	if err := spec.Validate(time.Now()); err != nil {
+		t.Errorf("a metrics-only key: %v", err)
+	}
+}
+
 // TestBootstrapRace starts replicas at once on an empty store: exactly one creates a key.
 func TestBootstrapRace(t *testing.T) {
 	stores(t, func(t *testing.T, s Store) {

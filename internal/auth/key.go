@@ -26,12 +26,15 @@ type Scope string
 const (
 	ScopeInference Scope = "inference" // OpenAI-compatible endpoints
 	ScopeJobs      Scope = "jobs"      // async jobs
-	ScopeAdmin     Scope = "admin"     // keys, workers, queues
+	ScopeAdmin     Scope = "admin"     // keys, workers, queues; implies metrics
 	ScopeWorker    Scope = "worker"    // workers pulling jobs over HTTP
+	// ScopeMetrics reads the API's /metrics and the workers' service discovery: what
+	// Prometheus needs, and nothing that can change the service or run a job.
+	ScopeMetrics Scope = "metrics"
 )
 
 // Scopes lists every scope.
-var Scopes = []Scope{ScopeInference, ScopeJobs, ScopeAdmin, ScopeWorker}
+var Scopes = []Scope{ScopeInference, ScopeJobs, ScopeAdmin, ScopeWorker, ScopeMetrics}
 
 // Valid reports whether s is a known scope.
 func (s Scope) Valid() bool { return slices.Contains(Scopes, s) }
@@ -58,8 +61,11 @@ type Key struct {
 	Hash []byte `json:"-"`
 }
 
-// HasScope reports whether k grants s.
-func (k *Key) HasScope(s Scope) bool { return slices.Contains(k.Scopes, s) }
+// HasScope reports whether k grants s. The admin scope grants metrics too: whoever may
+// administer the service may read its figures.
+func (k *Key) HasScope(s Scope) bool {
+	return slices.Contains(k.Scopes, s) || (s == ScopeMetrics && slices.Contains(k.Scopes, ScopeAdmin))
+}
 
 // AllowsModel reports whether k may use model.
 func (k *Key) AllowsModel(model string) bool {
@@ -93,7 +99,7 @@ func (s *Spec) Validate(now time.Time) error {
 	case s.Name == "" || len(s.Name) > 128 || !utf8.ValidString(s.Name):
 		return &SpecError{"name", "must be 1-128 bytes of UTF-8"}
 	case len(s.Scopes) == 0:
-		return &SpecError{"scopes", "must hold at least one of inference, jobs, admin, worker"}
+		return &SpecError{"scopes", "must hold at least one of inference, jobs, admin, worker, metrics"}
 	case len(s.Models) > 256:
 		return &SpecError{"models", "may hold at most 256 models"}
 	case s.Limits.RequestsPerMinute < 0 || s.Limits.TokensPerMinute < 0 || s.Limits.ConcurrentJobs < 0:
@@ -103,7 +109,7 @@ func (s *Spec) Validate(now time.Time) error {
 	}
 	for _, sc := range s.Scopes {
 		if !sc.Valid() {
-			return &SpecError{"scopes", fmt.Sprintf("unknown scope %q (want inference, jobs, admin or worker)", sc)}
+			return &SpecError{"scopes", fmt.Sprintf("unknown scope %q (want inference, jobs, admin, worker or metrics)", sc)}
 		}
 	}
 	for _, m := range s.Models {

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -221,24 +220,10 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request) error {
 }
 
 // serviceDiscovery serves GET /v1/admin/service-discovery: the live workers' metrics
-// addresses in Prometheus's http_sd format, so one Prometheus finds every worker.
+// addresses in Prometheus's http_sd format, so one Prometheus finds every worker. The answer
+// is telemetry.ServiceDiscovery's: only real host:port addresses, worker details as
+// __meta_neovratz_* labels that the scrape config picks from.
 func (s *Server) serviceDiscovery(w http.ResponseWriter, r *http.Request) error {
-	ws, err := s.b.Workers(r.Context())
-	if err != nil {
-		return errInternal(err)
-	}
-	type group struct {
-		Targets []string          `json:"targets"`
-		Labels  map[string]string `json:"labels"`
-	}
-	out := []group{}
-	for _, wk := range ws {
-		if wk.MetricsAddr == "" {
-			continue
-		}
-		out = append(out, group{Targets: []string{wk.MetricsAddr}, Labels: map[string]string{
-			"worker": wk.ID, "hostname": wk.Hostname, "engine": wk.Engine, "__meta_neovratz_slots": fmt.Sprint(wk.Slots)}})
-	}
-	writeJSON(w, http.StatusOK, out)
+	s.sd.ServeHTTP(w, r)
 	return nil
 }

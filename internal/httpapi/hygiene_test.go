@@ -236,7 +236,11 @@ func TestMetrics(t *testing.T) {
 	e := newEnv(t, "sqlite")
 	e.do(t, "POST", "/v1/chat/completions", e.admin, chatBody)
 	e.do(t, "POST", "/v1/chat/completions", e.admin, `{"model":"text","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-	resp, body := e.do(t, "GET", "/metrics", "", "")
+	// Jobs wait for a model no live worker serves: its worker figures are present, as zeros.
+	if _, _, err := e.b.Enqueue(context.Background(), job.Job{Kind: job.KindChat, Model: "orphan", Input: json.RawMessage(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do(t, "GET", "/metrics", e.admin, "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %d", resp.StatusCode)
 	}
@@ -247,7 +251,12 @@ func TestMetrics(t *testing.T) {
 		`neovratz_time_to_first_token_seconds_count{model="text"} 2`,
 		`neovratz_generated_tokens_total{model="text"} 8`,
 		`neovratz_prompt_tokens_total{model="text"} ` + strconv.Itoa(2*expectedChat(t, "hi", 0, 0).Usage.PromptTokens),
-		`neovratz_workers{model="text"} 1`,
+		`neovratz_model_workers{model="text",state="serving"} 1`,
+		`neovratz_model_workers{model="text",state="draining"} 0`,
+		`neovratz_model_slots{model="text",state="serving"} 20`, // the test worker's slots, all models
+		`neovratz_model_workers{model="orphan",state="serving"} 0`,
+		`neovratz_model_slots{model="orphan",state="serving"} 0`,
+		`neovratz_queue_depth{model="orphan"} 1`,
 		`neovratz_broker_up 1`,
 		`neovratz_rejections_total{reason="queue_full"} 0`,
 	} {
@@ -261,6 +270,70 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestMetricsScope checks who may read /metrics and the workers' service discovery: a key
+// with the metrics scope or the admin scope, nobody else; everyone when auth is off.
+func TestMetricsScope(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	_, metricsOnly := e.key(t, auth.Spec{Scopes: []auth.Scope{auth.ScopeMetrics}})
+	_, adminOnly := e.key(t, auth.Spec{Scopes: []auth.Scope{auth.ScopeAdmin}})
+	_, inferOnly := e.key(t, auth.Spec{Scopes: []auth.Scope{auth.ScopeInference}})
+	for _, tc := range []struct {
+		name, method, path, token string
+		status                    int
+	}{
+		{"metrics without key", "GET", "/metrics", "", 401},
+		{"metrics with an inference key", "GET", "/metrics", inferOnly, 403},
+		{"metrics with a metrics key", "GET", "/metrics", metricsOnly, 200},
+		{"metrics with an admin key", "GET", "/metrics", adminOnly, 200},
+		{"discovery without key", "GET", "/v1/admin/service-discovery", "", 401},
+		{"discovery with an inference key", "GET", "/v1/admin/service-discovery", inferOnly, 403},
+		{"discovery with a metrics key", "GET", "/v1/admin/service-discovery", metricsOnly, 200},
+		{"discovery with an admin key", "GET", "/v1/admin/service-discovery", adminOnly, 200},
+		// The metrics scope reads; it administers nothing and runs nothing.
+		{"keys with a metrics key", "GET", "/v1/admin/keys", metricsOnly, 403},
+		{"workers with a metrics key", "GET", "/v1/admin/workers", metricsOnly, 403},
+		{"inference with a metrics key", "POST", "/v1/chat/completions", metricsOnly, 403},
+		{"health needs no key", "GET", "/readyz", "", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := ""
+			if tc.method == "POST" {
+				body = chatBody
+			}
+			resp, got := e.do(t, tc.method, tc.path, tc.token, body)
+			if resp.StatusCode != tc.status {
+				t.Errorf("status %d (%.200s), want %d", resp.StatusCode, got, tc.status)
+			}
+		})
+	}
+
+	// The answer is telemetry.ServiceDiscovery's: the worker's details as __meta_ labels only.
+	resp, body := e.do(t, "GET", "/v1/admin/service-discovery", metricsOnly, "")
+	var groups []struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	if err := json.Unmarshal([]byte(body), &groups); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("service discovery: %v, %q: %s", err, resp.Header.Get("Content-Type"), body)
+	}
+	if len(groups) != 1 || len(groups[0].Targets) != 1 || groups[0].Targets[0] != "127.0.0.1:9999" ||
+		groups[0].Labels["__meta_neovratz_worker_id"] != e.worker.id {
+		t.Fatalf("service discovery = %s", body)
+	}
+	for name := range groups[0].Labels {
+		if !strings.HasPrefix(name, "__meta_neovratz_") {
+			t.Errorf("service discovery sets label %q: only __meta_neovratz_* labels, which the scrape config picks from", name)
+		}
+	}
+
+	open := newEnv(t, "sqlite", func(c *Config) { c.AuthDisabled = true })
+	for _, path := range []string{"/metrics", "/v1/admin/service-discovery"} {
+		if resp, body := open.do(t, "GET", path, "", ""); resp.StatusCode != 200 {
+			t.Errorf("auth off: GET %s: %d %.200s, want 200", path, resp.StatusCode, body)
+		}
 	}
 }
 

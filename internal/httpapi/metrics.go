@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/neovratz/neovratz/internal/broker"
 )
 
 // metrics are the API's Prometheus metrics, registered on the injected registry. Labels are
@@ -82,15 +84,28 @@ func newMetrics(reg prometheus.Registerer, b Broker) (*metrics, error) {
 
 // brokerCollector reports the queues and the worker registry at scrape time, so every API
 // replica serves the same, current figures without polling.
+//
+// The per-model worker figures are neovratz_model_workers and neovratz_model_slots, not
+// neovratz_worker_*: a worker serves neovratz_worker_slots for its own slots, and one name must
+// not mean two things on the same Prometheus.
 type brokerCollector struct{ b Broker }
+
+// Worker states (label "state" of neovratz_model_workers and neovratz_model_slots): a draining
+// worker finishes its jobs but takes no new ones.
+const (
+	stateServing  = "serving"
+	stateDraining = "draining"
+)
 
 var (
 	descDepth   = prometheus.NewDesc("neovratz_queue_depth", "Jobs queued per model.", []string{"model"}, nil)
 	descRunning = prometheus.NewDesc("neovratz_jobs_running", "Jobs running per model.", []string{"model"}, nil)
 	descOldest  = prometheus.NewDesc("neovratz_queue_oldest_age_seconds", "Age of the oldest queued job per model.", []string{"model"}, nil)
-	descWorkers = prometheus.NewDesc("neovratz_workers", "Live workers serving each model.", []string{"model"}, nil)
-	descSlots   = prometheus.NewDesc("neovratz_worker_slots", "Job slots of the live workers serving each model (for a worker serving several models, its slots count for each).", []string{"model"}, nil)
-	descUp      = prometheus.NewDesc("neovratz_broker_up", "Whether the last scrape could read the broker (1) or not (0).", nil, nil)
+	descWorkers = prometheus.NewDesc("neovratz_model_workers",
+		"Live workers serving each model, by state (serving, draining); 0 for a model with queued jobs and no worker.", []string{"model", "state"}, nil)
+	descSlots = prometheus.NewDesc("neovratz_model_slots",
+		"Job slots of the live workers serving each model, by worker state (serving, draining); a worker serving several models counts its slots for each.", []string{"model", "state"}, nil)
+	descUp = prometheus.NewDesc("neovratz_broker_up", "Whether the last scrape could read the broker (1) or not (0).", nil, nil)
 )
 
 func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -114,15 +129,43 @@ func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRunning, prometheus.GaugeValue, float64(q.Running), q.Model)
 		ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, q.OldestQueuedAge.Seconds(), q.Model)
 	}
-	count, slots := map[string]int{}, map[string]int{}
-	for _, w := range workers {
-		for _, m := range w.Models {
-			count[m]++
-			slots[m] += w.Slots
+	if err2 != nil {
+		// Without the registry, no worker figure at all: a 0 would claim the workers are gone.
+		return
+	}
+	for model, f := range modelFleet(stats, workers) {
+		for i, state := range []string{stateServing, stateDraining} {
+			ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(f.workers[i]), model, state)
+			ch <- prometheus.MustNewConstMetric(descSlots, prometheus.GaugeValue, float64(f.slots[i]), model, state)
 		}
 	}
-	for m, n := range count {
-		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(n), m)
-		ch <- prometheus.MustNewConstMetric(descSlots, prometheus.GaugeValue, float64(slots[m]), m)
+}
+
+// fleet is the workers and slots of one model, serving ([0]) and draining ([1]).
+type fleet struct{ workers, slots [2]int }
+
+// modelFleet counts the live workers and their slots per model and state. Models with queued
+// jobs and no live worker get zeros, so that "jobs wait and nobody serves them" is a present
+// series rather than a missing one. Labels stay bounded: models that workers registered, or
+// that have queued jobs (which the API accepted for a model a worker served).
+func modelFleet(stats []broker.QueueStats, workers []broker.WorkerInfo) map[string]fleet {
+	out := map[string]fleet{}
+	for _, w := range workers {
+		i := 0
+		if w.Draining {
+			i = 1
+		}
+		for _, m := range w.Models {
+			f := out[m]
+			f.workers[i]++
+			f.slots[i] += w.Slots
+			out[m] = f
+		}
 	}
+	for _, q := range stats {
+		if _, ok := out[q.Model]; !ok && q.Depth > 0 {
+			out[q.Model] = fleet{}
+		}
+	}
+	return out
 }

@@ -223,7 +223,7 @@ func schemas() obj {
 			"result": obj{"description": "the matching OpenAI response, once succeeded"}, "error": object(nil, obj{"code": stringT, "message": stringT, "retryable": boolean})}),
 		"JobList": object([]string{"object", "data"}, obj{"object": obj{"const": "list"}, "data": arrayOf(ref("Job")), "has_more": boolean, "next_cursor": stringT}),
 		"Limits":  object(nil, obj{"requests_per_minute": integer, "tokens_per_minute": integer, "concurrent_jobs": integer}),
-		"KeyRequest": object([]string{"name", "scopes"}, obj{"name": stringT, "scopes": arrayOf(obj{"enum": []string{"inference", "jobs", "admin", "worker"}}),
+		"KeyRequest": object([]string{"name", "scopes"}, obj{"name": stringT, "scopes": arrayOf(obj{"enum": []string{"inference", "jobs", "admin", "worker", "metrics"}}),
 			"models": arrayOf(stringT), "limits": ref("Limits"), "expires_at": stringT, "expires_in": str("seconds from now")}),
 		"Key": object([]string{"id", "name", "scopes"}, obj{"id": stringT, "name": stringT, "scopes": arrayOf(stringT), "models": arrayOf(stringT),
 			"limits": ref("Limits"), "created_at": stringT, "expires_at": stringT, "revoked_at": stringT}),

@@ -25,11 +25,11 @@ type route struct {
 const workerPrefix = "/v1/worker/"
 
 func (s *Server) routeTable() []route {
-	inf, jobs, admin := auth.ScopeInference, auth.ScopeJobs, auth.ScopeAdmin
+	inf, jobs, admin, metrics := auth.ScopeInference, auth.ScopeJobs, auth.ScopeAdmin, auth.ScopeMetrics
 	return []route{
 		{"GET", "/healthz", "", s.healthz, nil, opDoc{tag: "ops", summary: "Liveness: the process is up.", resp: "text"}},
 		{"GET", "/readyz", "", s.readyz, nil, opDoc{tag: "ops", summary: "Readiness: the broker answers.", resp: "text", also: []int{503}}},
-		{"GET", "/metrics", "", s.metricsHandler(), nil, opDoc{tag: "ops", summary: "Prometheus metrics.", resp: "text"}},
+		{"GET", "/metrics", metrics, s.metricsHandler(), nil, opDoc{tag: "ops", summary: "Prometheus metrics (metrics scope, which admin implies).", resp: "text"}},
 		{"GET", "/version", "", s.version, nil, opDoc{tag: "ops", summary: "The build of this server.", resp: "Version"}},
 		{"GET", "/openapi.json", "", s.openapi, nil, opDoc{tag: "ops", summary: "This document.", resp: "object"}},
 
@@ -62,7 +62,8 @@ func (s *Server) routeTable() []route {
 		{"GET", "/v1/admin/queues", admin, s.queues, nil, opDoc{tag: "admin", summary: "Queue statistics per model.", resp: "QueueList"}},
 		{"GET", "/v1/admin/dead-letters", admin, s.deadLetters, nil, opDoc{tag: "admin", summary: "Failed jobs in the dead-letter list.", resp: "JobList"}},
 		{"POST", "/v1/admin/dead-letters/{id}/requeue", admin, s.requeue, nil, opDoc{tag: "admin", summary: "Queue a dead-lettered job again.", resp: "Job", also: []int{404}}},
-		{"GET", "/v1/admin/service-discovery", admin, s.serviceDiscovery, nil, opDoc{tag: "admin", summary: "Workers' metrics addresses for Prometheus http_sd.", resp: "object"}},
+		{"GET", "/v1/admin/service-discovery", metrics, s.serviceDiscovery, nil, opDoc{tag: "admin",
+			summary: "Workers' metrics addresses for Prometheus http_sd (metrics scope, which admin implies).", resp: "object", also: []int{503}}},
 	}
 }
 

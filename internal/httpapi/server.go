@@ -20,6 +20,7 @@ import (
 	"github.com/neovratz/neovratz/internal/auth"
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/job"
+	"github.com/neovratz/neovratz/internal/telemetry"
 )
 
 // Broker is what the API needs of a broker (see package broker for the contract).
@@ -111,6 +112,7 @@ type Server struct {
 	b       Broker
 	log     *slog.Logger
 	metrics *metrics
+	sd      *telemetry.ServiceDiscovery
 	models  *catalog
 	hooks   *webhooks
 	routes  []route
@@ -143,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, b: cfg.Broker, log: cfg.Logger, metrics: m}
+	s := &Server{cfg: cfg, b: cfg.Broker, log: cfg.Logger, metrics: m, sd: telemetry.NewServiceDiscovery(cfg.Broker, cfg.Logger)}
 	s.models = newCatalog(cfg.Broker, cfg.WorkerCacheTTL, cfg.Now)
 	s.hooks = newWebhooks(s, cfg.Webhooks)
 	s.routes = s.routeTable()

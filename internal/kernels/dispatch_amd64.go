@@ -74,7 +74,7 @@ func dotQ5Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
 //go:noescape
 func dotQ6Kx4AVX2(w, a *byte, astride, nb int, out *[4]float32)
 
-// Implemented in quant_amd64.s: nb ≥ 1 blocks of 32.
+// Implemented in quant_amd64.s: nb ≥ 1 blocks of 32 (Q8_0, Q8_1) or 256 (Q8_K).
 
 //go:noescape
 func quantQ8_0ActAVX2(x *float32, y *byte, nb int)
@@ -82,13 +82,17 @@ func quantQ8_0ActAVX2(x *float32, y *byte, nb int)
 //go:noescape
 func quantQ8_1ActAVX2(x *float32, y *byte, nb int)
 
-// blockQuant adapts an activation quantizer to typeKernels.actQ.
-func blockQuant(kernel func(x *float32, y *byte, nb int)) func(src []float32, dst []byte) {
+//go:noescape
+func quantQ8KAVX2(x *float32, y *byte, nb int)
+
+// blockQuant adapts an activation quantizer over blocks of bs to
+// typeKernels.actQ.
+func blockQuant(kernel func(x *float32, y *byte, nb int), bs int) func(src []float32, dst []byte) {
 	return func(src []float32, dst []byte) {
-		if len(src) < qk {
+		if len(src) < bs {
 			return
 		}
-		kernel(&src[0], &dst[0], len(src)/qk)
+		kernel(&src[0], &dst[0], len(src)/bs)
 	}
 }
 
@@ -145,8 +149,9 @@ func installSIMD(k *kernelTable) {
 	k[gguf.TypeQ4_K].dot4 = blockDot4(dotQ4Kx4AVX2, qkK, q8KBytes)
 	k[gguf.TypeQ5_K].dot4 = blockDot4(dotQ5Kx4AVX2, qkK, q8KBytes)
 	k[gguf.TypeQ6_K].dot4 = blockDot4(dotQ6Kx4AVX2, qkK, q8KBytes)
-	k[gguf.TypeQ8_0].actQ = blockQuant(quantQ8_0ActAVX2)
-	k[gguf.TypeQ8_1].actQ = blockQuant(quantQ8_1ActAVX2)
+	k[gguf.TypeQ8_0].actQ = blockQuant(quantQ8_0ActAVX2, qk)
+	k[gguf.TypeQ8_1].actQ = blockQuant(quantQ8_1ActAVX2, qk)
+	k[gguf.TypeQ8_K].actQ = blockQuant(quantQ8KAVX2, qkK)
 	floatOps.dot = dotAVX2
 	floatOps.axpy = axpyAVX2
 }

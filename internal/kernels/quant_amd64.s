@@ -117,3 +117,126 @@ q81actloop:
 	JNZ          q81actloop
 	VZEROUPPER
 	RET
+
+// Q8KROUND scales the 32 floats at off(SI) by Y6, rounds them half to even
+// (ggml's nearest_int), packs them to int8 at qoff(DI), and leaves in m the
+// int32 sums of their quarters: the first group of 16 in the low lane, the
+// second in the high lane (Y12: 0x01 bytes, Y11: int16 ones).
+#define Q8KROUND(off, qoff, m) \
+	VMULPS     off(SI), Y6, Y0 \
+	VMULPS     off+32(SI), Y6, Y1 \
+	VMULPS     off+64(SI), Y6, Y2 \
+	VMULPS     off+96(SI), Y6, Y3 \
+	VROUNDPS   $0, Y0, Y0 \
+	VROUNDPS   $0, Y1, Y1 \
+	VROUNDPS   $0, Y2, Y2 \
+	VROUNDPS   $0, Y3, Y3 \
+	VCVTPS2DQ  Y0, Y0 \
+	VCVTPS2DQ  Y1, Y1 \
+	VCVTPS2DQ  Y2, Y2 \
+	VCVTPS2DQ  Y3, Y3 \
+	Q8PACK(qoff(DI)) \
+	VPMADDUBSW Y0, Y12, Y0 \
+	VPMADDWD   Y11, Y0, m
+
+// func quantQ8KAVX2(x *float32, y *byte, nb int)
+// quantize_row_q8_K_ref: d = max/-127 where max is the first element of
+// largest magnitude, q = nearest(x·(-127/max)) (capped at 127 by the packs),
+// and the sums of each 16 quants.
+TEXT ·quantQ8KAVX2(SB), NOSPLIT, $0-24
+	MOVQ    x+0(FP), SI
+	MOVQ    y+8(FP), DI
+	MOVQ    nb+16(FP), CX
+	BCAST32($0x7fffffff, X15, Y15)
+	VMOVDQU ·q8perm(SB), Y13
+	BCAST32($0x01010101, X12, Y12)
+	BCAST32($0x00010001, X11, Y11)
+
+q8kloop:
+	// amax over the 256 elements.
+	VANDPS       (SI), Y15, Y4
+	MOVQ         $8, AX
+
+q8kmax:
+	VANDPS       (SI)(AX*4), Y15, Y5
+	VMAXPS       Y5, Y4, Y4
+	ADDQ         $8, AX
+	CMPQ         AX, $256
+	JLT          q8kmax
+	VEXTRACTF128 $1, Y4, X5
+	VMAXPS       X5, X4, X4
+	VMOVHLPS     X4, X4, X5
+	VMAXPS       X5, X4, X4
+	VMOVSHDUP    X4, X5
+	VMAXSS       X5, X4, X4
+	VXORPS       X5, X5, X5
+	VUCOMISS     X5, X4
+	JEQ          q8kzero
+
+	// The first element whose magnitude is amax.
+	VBROADCASTSS X4, Y4
+	XORQ         AX, AX
+
+q8kfind:
+	CMPQ      AX, $256
+	JGE       q8kzero // only with NaNs about
+	VANDPS    (SI)(AX*4), Y15, Y5
+	VCMPPS    $0, Y4, Y5, Y5
+	VMOVMSKPS Y5, BX
+	TESTL     BX, BX
+	JNZ       q8kfound
+	ADDQ      $8, AX
+	JMP       q8kfind
+
+q8kfound:
+	BSFL         BX, BX
+	ADDQ         BX, AX
+	MOVL         $0xc2fe0000, BX // -127.0
+	VMOVD        BX, X6
+	VDIVSS       (SI)(AX*4), X6, X6 // iscale = -127/max
+	MOVL         $0x3f800000, BX // 1.0
+	VMOVD        BX, X7
+	VDIVSS       X6, X7, X7
+	VMOVSS       X7, (DI) // d = 1/iscale
+	VBROADCASTSS X6, Y6
+	Q8KROUND(0, 4, Y7)
+	Q8KROUND(128, 36, Y8)
+	Q8KROUND(256, 68, Y9)
+	Q8KROUND(384, 100, Y10)
+	VPHADDD      Y8, Y7, Y7
+	VPHADDD      Y10, Y9, Y9
+	VPHADDD      Y9, Y7, Y7 // groups 0 2 4 6 | 1 3 5 7
+	Q8KROUND(512, 132, Y8)
+	Q8KROUND(640, 164, Y9)
+	Q8KROUND(768, 196, Y10)
+	Q8KROUND(896, 228, Y14)
+	VPHADDD      Y9, Y8, Y8
+	VPHADDD      Y14, Y10, Y10
+	VPHADDD      Y10, Y8, Y8 // groups 8 10 12 14 | 9 11 13 15
+	VPACKSSDW    Y8, Y7, Y7 // 0 2 4 6 8 10 12 14 | 1 3 5 7 9 11 13 15
+	VPERMQ       $0x4e, Y7, Y8 // the two lanes swapped
+	VPUNPCKLWD   Y8, Y7, Y9 // 0 1 2 3 4 5 6 7 | ...
+	VPUNPCKHWD   Y8, Y7, Y10 // 8 9 10 11 12 13 14 15 | ...
+	VPERM2I128   $0x20, Y10, Y9, Y7
+	VMOVDQU      Y7, 260(DI)
+	JMP          q8knext
+
+q8kzero:
+	VXORPS  Y0, Y0, Y0
+	MOVL    $0, (DI)
+	MOVQ    $4, AX
+
+q8kclear:
+	VMOVDQU Y0, (DI)(AX*1)
+	ADDQ    $32, AX
+	CMPQ    AX, $260
+	JLT     q8kclear
+	VMOVDQU Y0, 260(DI)
+
+q8knext:
+	ADDQ $1024, SI
+	ADDQ $292, DI
+	DECQ CX
+	JNZ  q8kloop
+	VZEROUPPER
+	RET

@@ -186,7 +186,12 @@ func TestSIMDActivations(t *testing.T) {
 	if !simdAvailable {
 		t.Skip("no SIMD kernels on this machine")
 	}
-	inputs := [][]float32{goldenInput(3, 512), goldenInput(4, 1024)}
+	inputs := [][]float32{goldenInput(3, 512), goldenInput(4, 1024), make([]float32, 512)}
+	// Two elements of the largest magnitude with opposite signs: Q8_K takes
+	// the first one's sign.
+	tie := randomRows(9, 1, 512, 0.1)
+	tie[5], tie[100], tie[300], tie[301] = -3, 3, 2, -2
+	inputs = append(inputs, tie)
 	for seed := uint64(0); seed < 8; seed++ {
 		inputs = append(inputs, randomRows(seed, 1, 32*int(1+seed*5), float32(math.Ldexp(1, int(seed)*4-12))))
 	}

@@ -85,6 +85,18 @@ func quantQ8_1ActAVX2(x *float32, y *byte, nb int)
 //go:noescape
 func quantQ8KAVX2(x *float32, y *byte, nb int)
 
+//go:noescape
+func f32ToF16AVX2(x *float32, y *byte, n int)
+
+// quantF16AVX2 converts to halves 8 at a time, the rest in Go.
+func quantF16AVX2(src []float32, dst []byte) {
+	n := len(src) &^ 7
+	if n > 0 {
+		f32ToF16AVX2(&src[0], &dst[0], n)
+	}
+	quantF16(src[n:], dst[2*n:])
+}
+
 // blockQuant adapts an activation quantizer over blocks of bs to
 // typeKernels.actQ.
 func blockQuant(kernel func(x *float32, y *byte, nb int), bs int) func(src []float32, dst []byte) {
@@ -152,6 +164,7 @@ func installSIMD(k *kernelTable) {
 	k[gguf.TypeQ8_0].actQ = blockQuant(quantQ8_0ActAVX2, qk)
 	k[gguf.TypeQ8_1].actQ = blockQuant(quantQ8_1ActAVX2, qk)
 	k[gguf.TypeQ8_K].actQ = blockQuant(quantQ8KAVX2, qkK)
+	k[gguf.TypeF16].actQ = quantF16AVX2
 	floatOps.dot = dotAVX2
 	floatOps.axpy = axpyAVX2
 }

@@ -240,3 +240,22 @@ q8knext:
 	JNZ  q8kloop
 	VZEROUPPER
 	RET
+
+// func f32ToF16AVX2(x *float32, y *byte, n int)
+// n is a positive multiple of 8. VCVTPS2PH rounds to nearest even, as
+// gguf.Float32ToF16 (and ggml's F16C path) do, subnormals and NaN included.
+TEXT ·f32ToF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+
+f16cvtloop:
+	VMOVUPS   (SI), Y0
+	VCVTPS2PH $0, Y0, X0
+	VMOVDQU   X0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $16, DI
+	SUBQ      $8, CX
+	JNZ       f16cvtloop
+	VZEROUPPER
+	RET

@@ -192,6 +192,10 @@ func TestSIMDActivations(t *testing.T) {
 	tie := randomRows(9, 1, 512, 0.1)
 	tie[5], tie[100], tie[300], tie[301] = -3, 3, 2, -2
 	inputs = append(inputs, tie)
+	// Values at the edges of a half, and a length with a tail.
+	inputs = append(inputs, []float32{1e-8, -1e-7, 6e-5, 65504, 65519, 65520, 1e10, float32(math.Inf(-1)),
+		float32(math.NaN()), 0, float32(math.Copysign(0, -1)), 3.14159, -2.5e-6, 1, 2, 3, 4, 5, 6, 7, 8,
+		9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24})
 	for seed := uint64(0); seed < 8; seed++ {
 		inputs = append(inputs, randomRows(seed, 1, 32*int(1+seed*5), float32(math.Ldexp(1, int(seed)*4-12))))
 	}

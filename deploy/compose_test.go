@@ -40,10 +40,11 @@ type service struct {
 	Networks    yaml.Node         `yaml:"networks"`
 	DependsOn   yaml.Node         `yaml:"depends_on"`
 	Healthcheck *struct {
-		Test     []string `yaml:"test"`
-		Interval string   `yaml:"interval"`
-		Timeout  string   `yaml:"timeout"`
-		Retries  int      `yaml:"retries"`
+		Test        []string `yaml:"test"`
+		Interval    string   `yaml:"interval"`
+		Timeout     string   `yaml:"timeout"`
+		Retries     int      `yaml:"retries"`
+		StartPeriod string   `yaml:"start_period"`
 	} `yaml:"healthcheck"`
 	Deploy *struct {
 		Resources struct {

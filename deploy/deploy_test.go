@@ -195,6 +195,7 @@ func checkService(t *testing.T, f loaded, name string, s service, flags map[stri
 	if u := s.Environment["NEOVRATZ_REDIS_URL"]; u != "" {
 		checkRedisURL(t, f, where, u, env)
 	}
+	checkHealthcheck(t, where, cmd, s)
 	switch cmd {
 	case "api":
 		_, port := hostPort(t, where, s.Environment["NEOVRATZ_ADDR"])
@@ -332,15 +333,75 @@ func checkRedisURL(t *testing.T, f loaded, where, raw string, env map[string]str
 	}
 }
 
+// checkHealthcheck checks the health check of a neovratz service: the image has no shell or
+// curl, so it is `neovratz healthcheck` (with flags the command has) on an endpoint the service
+// serves on a port it listens on.
+func checkHealthcheck(t *testing.T, where, cmd string, s service) {
+	t.Helper()
+	if s.Healthcheck == nil {
+		t.Errorf("%s: no healthcheck", where)
+		return
+	}
+	test := s.Healthcheck.Test
+	if len(test) < 3 || test[0] != "CMD" || !slices.Contains(dockerfileEntrypoints(t), test[1]) || test[2] != "healthcheck" {
+		t.Errorf("%s: healthcheck %v, want [CMD, <the image's entrypoint>, healthcheck, …] (the image has no shell)", where, test)
+		return
+	}
+	flags := commandFlags(t)["healthcheck"]
+	rawURL := "http://127.0.0.1:8080/readyz" // the command's default
+	for i := 3; i < len(test); i++ {
+		name, ok := strings.CutPrefix(test[i], "--")
+		if !ok || !slices.Contains(flags, name) || i+1 >= len(test) {
+			t.Errorf("%s: healthcheck argument %q is not a flag of neovratz healthcheck %v with its value", where, test[i], flags)
+			return
+		}
+		if name == "url" {
+			rawURL = test[i+1]
+		}
+		i++
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("%s: healthcheck --url %q: %v", where, rawURL, err)
+	}
+	host, port := hostPort(t, where+" healthcheck", u.Host)
+	want := map[string][]string{"serve": {"/readyz", "/healthz"}, "api": {"/readyz", "/healthz"}, "worker": {"/healthz"}}[cmd]
+	listen := s.Environment["NEOVRATZ_ADDR"]
+	if cmd == "worker" {
+		listen = s.Environment["NEOVRATZ_METRICS_ADDR"]
+	}
+	if listen == "" {
+		t.Errorf("%s: a healthcheck, but nothing to check: no %s", where, map[bool]string{true: "NEOVRATZ_METRICS_ADDR", false: "NEOVRATZ_ADDR"}[cmd == "worker"])
+		return
+	}
+	if _, p := hostPort(t, where, listen); host != "127.0.0.1" || port != p || !slices.Contains(want, u.Path) {
+		t.Errorf("%s: healthcheck --url %s, want http://127.0.0.1:%d with one of %v", where, rawURL, p, want)
+	}
+}
+
+// dockerfileEntrypoints returns the programs the Dockerfile's ENTRYPOINT instructions name.
+func dockerfileEntrypoints(t *testing.T) []string {
+	t.Helper()
+	d := readDockerfile(t)
+	re := regexp.MustCompile(`^ENTRYPOINT \["([^"]+)"`)
+	var out []string
+	for _, lines := range d.lines {
+		for _, l := range lines {
+			if m := re.FindStringSubmatch(l); m != nil {
+				out = append(out, m[1])
+			}
+		}
+	}
+	return out
+}
+
 // checkWorker checks a worker: its config file, its engines' addresses, its metrics address.
 func checkWorker(t *testing.T, f loaded, where string, s service) {
 	t.Helper()
 	if s.Hostname == "" {
-		t.Errorf("%s: no hostname: the worker advertises <hostname>:<port> of --metrics-addr to Prometheus", where)
+		t.Errorf("%s: no hostname: the registry and the metrics' hostname label would show the container's id, new at every recreation", where)
 	}
-	if a := s.Environment["NEOVRATZ_METRICS_ADDR"]; a == "" {
-		t.Errorf("%s: no NEOVRATZ_METRICS_ADDR: Prometheus could not scrape it", where)
-	}
+	checkAdvertised(t, f, where, s)
 	cfgPath := s.Environment["NEOVRATZ_CONFIG"]
 	src := mountSource(f, s, cfgPath)
 	if cfgPath == "" || src == "" {
@@ -400,6 +461,41 @@ func checkWorker(t *testing.T, f loaded, where string, s service) {
 			t.Errorf("%s: the engine %s does not serve the model name %q (its command: %v)", where, host, m.OpenAI.Model, es.Command)
 		}
 	}
+}
+
+// checkAdvertised checks the metrics address a worker registers for Prometheus: a worker that
+// listens on 0.0.0.0 sets --advertise-metrics-addr, either to a service name of the file (the
+// monitoring bundle then joins the network) and the port it listens on, or to a name from .env
+// and a port published on the host that leads to the metrics port.
+func checkAdvertised(t *testing.T, f loaded, where string, s service) {
+	t.Helper()
+	listen := s.Environment["NEOVRATZ_METRICS_ADDR"]
+	if listen == "" {
+		t.Errorf("%s: no NEOVRATZ_METRICS_ADDR: Prometheus could not scrape it", where)
+		return
+	}
+	lhost, lport := hostPort(t, where, listen)
+	adv := s.Environment["NEOVRATZ_ADVERTISE_METRICS_ADDR"]
+	if adv == "" {
+		if lhost == "" || lhost == "0.0.0.0" || lhost == "::" {
+			t.Errorf("%s: listens on %s without NEOVRATZ_ADVERTISE_METRICS_ADDR: it would register the container's name", where, listen)
+		}
+		return
+	}
+	host, port := hostPort(t, where+" NEOVRATZ_ADVERTISE_METRICS_ADDR", adv)
+	if other, ok := f.Services[host]; ok {
+		if !slices.Contains(listenPort(t, host, other), port) {
+			t.Errorf("%s: advertises %s, but service %s listens on %v", where, adv, host, listenPort(t, host, other))
+		}
+		return
+	}
+	for _, p := range s.Ports {
+		parts := strings.Split(p, ":")
+		if len(parts) == 3 && parts[1] == strconv.Itoa(port) && parts[2] == strconv.Itoa(lport) {
+			return
+		}
+	}
+	t.Errorf("%s: advertises %s, but publishes no host port %d to its metrics port %d (ports %v)", where, adv, port, lport, s.Ports)
 }
 
 // monitoringAPIPort is the port of neovratz-api in monitoring/prometheus/prometheus.yml.

@@ -335,6 +335,25 @@ func checkOptionalAddr(s string) error {
 	return checkAddr(s)
 }
 
+// checkAdvertiseAddr checks an address other hosts are to reach: host:port with a host that is
+// not unspecified (0.0.0.0 is where to listen, not where to connect) and a port in 1-65535.
+func checkAdvertiseAddr(s string) error {
+	if s == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return errors.New("want host:port that other hosts reach, such as gpu1.internal:9090")
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return errors.New("want the address other hosts reach, not an unspecified one like 0.0.0.0")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return errors.New("want a port number in 1-65535")
+	}
+	return nil
+}
+
 func checkRedisURL(s string) error {
 	if s == "" {
 		return nil

@@ -81,6 +81,7 @@ func (m *Main) commands() []struct {
 		{"image", "generate an image through a running server", &imageCommand{m: m}},
 		{"tokenize", "print the token ids of a text under a GGUF model's tokenizer", &tokenizeCommand{m: m}},
 		{"generate", "generate text from a prompt with the native engine and report its speed", &generateCommand{m: m}},
+		{"healthcheck", "exit 0 when a running server's health URL answers 200 (container health checks)", &healthcheckCommand{m: m}},
 		{"version", "print the version", &versionCommand{m: m}},
 		{"help", "show help for a command", &helpCommand{m: m}},
 	}
@@ -144,7 +145,7 @@ Commands:
 
 `)
 	for _, c := range m.commands() {
-		fmt.Fprintf(w, "	%-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "	%-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every flag can also be set with an environment variable NEOVRATZ_<FLAG> (--redis-url is

@@ -37,6 +37,10 @@ type workerConfig struct {
 	Models       []modelConfig   // the config file's models section
 	Dirs         modelsDirConfig // --data-dir and --models-dir as given
 	ModelsDir    string          // absolute: where llama.model names are looked up
+
+	// AdvertiseMetricsAddr is the metrics address put in the registry, for Prometheus; empty:
+	// MetricsAddr, with this host's name when it has no host or an unspecified one.
+	AdvertiseMetricsAddr string
 }
 
 // workerCommand runs a GPU worker.
@@ -77,6 +81,7 @@ The models it serves are the "models" section of the --config file:
 	f.showDefault("hardware", "CPU count and platform")
 	f.Duration(&cfg.DrainTimeout, "drain-timeout", 30*time.Second, "on shutdown, how long running jobs may finish before they are handed back")
 	f.String(&cfg.MetricsAddr, "metrics-addr", "", "address to serve /metrics and /healthz on (empty: no metrics server)", checkOptionalAddr)
+	f.String(&cfg.AdvertiseMetricsAddr, "advertise-metrics-addr", "", "host:port Prometheus reaches --metrics-addr at, put in the worker registry for service discovery (empty: --metrics-addr, with this host's name for 0.0.0.0 or no host)", checkAdvertiseAddr)
 	f.Duration(&cfg.Lease, "lease", 30*time.Second, "with --redis-url: how long a job is held between lease extensions; use the API's --lease")
 	f.Duration(&cfg.Retention, "retention", 24*time.Hour, "with --redis-url: how long finished jobs are kept; use the API's --retention")
 	cfg.Dirs.define(f)
@@ -99,6 +104,8 @@ func (c *workerCommand) parse(args []string) (workerConfig, error) {
 		return cfg, usageErrorf("--api needs --token (or %s)", envVar("token"))
 	case cfg.API == "" && cfg.Token != "":
 		return cfg, usageErrorf("--token is only used with --api")
+	case cfg.AdvertiseMetricsAddr != "" && cfg.MetricsAddr == "":
+		return cfg, usageErrorf("--advertise-metrics-addr needs --metrics-addr")
 	}
 	models, err := readModels(f.configFile())
 	if err != nil {
@@ -159,7 +166,7 @@ func (c *workerCommand) Run(ctx context.Context, args []string) error {
 	defer closeBroker()
 	host, _ := os.Hostname()
 	w, err := worker.New(worker.Config{ID: cfg.ID, Hostname: host, Version: version, Hardware: cfg.Hardware,
-		MetricsAddr: advertised(cfg.MetricsAddr, host), Models: engines.models, DrainTimeout: cfg.DrainTimeout},
+		MetricsAddr: cfg.advertisedMetricsAddr(host), Models: engines.models, DrainTimeout: cfg.DrainTimeout},
 		b, engines.engines, logger, reg, nil)
 	if err != nil {
 		return err
@@ -208,6 +215,15 @@ func workerBroker(ctx context.Context, cfg workerConfig, logger *slog.Logger) (w
 		return nil, nil, fmt.Errorf("open redis broker at %s: %w", opts.Addr, err)
 	}
 	return b, func() { b.Close(); rdb.Close() }, nil
+}
+
+// advertisedMetricsAddr is the metrics address the worker registers: --advertise-metrics-addr,
+// or else the listen address as other hosts reach it.
+func (cfg workerConfig) advertisedMetricsAddr(host string) string {
+	if cfg.AdvertiseMetricsAddr != "" {
+		return cfg.AdvertiseMetricsAddr
+	}
+	return advertised(cfg.MetricsAddr, host)
 }
 
 // advertised is the metrics address other hosts reach: a listen address without a host gets

@@ -21,6 +21,7 @@ func asynqSubject(o options, check time.Duration, isDefault bool) subject {
 	return subject{
 		name:  name,
 		asynq: true,
+		label: "asynq " + check.String(),
 		redis: true,
 		open: func(ctx context.Context, p *probe) (instance, error) {
 			c, rt, err := newRedisClient(ctx, o.redisURL, o.asynqDB)

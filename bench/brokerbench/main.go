@@ -8,7 +8,8 @@
 //     asynq's handler started); the next one follows a short random gap after that.
 //
 // Every broker is measured in every run, one after the other, so that each run compares them
-// on the same machine within seconds; each run starts on a clean key space: a unique key prefix
+// on the same machine within seconds (throughput of all of them first, then latency; every
+// other run in reverse order); each measurement starts on a clean key space: a unique key prefix
 // for the neovratz Redis broker (its keys are deleted afterwards), a fresh temporary file for the
 // SQLite broker, and FLUSHDB of a Redis database kept for asynq (-asynq-db, 15 by default: the
 // program refuses to flush it when it holds keys that are not asynq's).
@@ -30,6 +31,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -147,17 +149,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	machine := describeMachine(ctx, o.redisURL)
 	fmt.Fprintf(stderr, "%s\n", machine.oneLine())
 
+	// Each run first measures every subject's throughput, then every subject's latency, so that
+	// the throughput figures compared in a run are taken within seconds of each other; every
+	// other run goes through the subjects in reverse, so a drift in the machine's load does
+	// not always favour the same ones.
 	var results []result
 	for r := 1; r <= o.runs; r++ {
-		for _, s := range subjects {
-			fmt.Fprintf(stderr, "run %d/%d: %s …\n", r, o.runs, s.name)
-			res, err := measure(ctx, o, s, stderr)
-			if err != nil {
-				return fmt.Errorf("run %d, %s: %w", r, s.name, err)
+		order := slices.Clone(subjects)
+		if r%2 == 0 {
+			slices.Reverse(order)
+		}
+		byName := map[string]*result{}
+		for _, s := range order {
+			byName[s.name] = &result{subject: s.name, run: r}
+		}
+		phases := []phase{phaseThroughput}
+		if o.latencySamples > 0 {
+			phases = append(phases, phaseLatency)
+		}
+		for _, ph := range phases {
+			for _, s := range order {
+				what := map[phase]string{phaseThroughput: "throughput", phaseLatency: "pickup latency"}[ph]
+				fmt.Fprintf(stderr, "run %d/%d: %s, %s …\n", r, o.runs, s.name, what)
+				res := byName[s.name]
+				if err := measure(ctx, o, s, ph, res); err != nil {
+					return fmt.Errorf("run %d, %s, %s: %w", r, s.name, what, err)
+				}
+				fmt.Fprintf(stderr, "  %s\n", res.oneLine())
 			}
-			res.run = r
-			fmt.Fprintf(stderr, "  %s\n", res.oneLine())
-			results = append(results, res)
+		}
+		for _, s := range subjects {
+			results = append(results, *byName[s.name])
 		}
 	}
 	machine.loadAfter = loadAverage()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -19,7 +18,8 @@ var payload = []byte(`{"messages":[{"role":"user","content":"hi"}]}`)
 // A subject is one broker set up one way (a line of the report).
 type subject struct {
 	name  string
-	asynq bool // a reference line: ratios are taken against these
+	asynq bool   // a reference line: ratios are taken against these
+	label string // a short name for a reference line's ratio column
 	// redis says whether the subject talks to Redis, so Redis CPU and commands are measured.
 	redis bool
 	// open starts a fresh broker on a clean key space, with its consumers running and
@@ -108,13 +108,20 @@ func (r result) p(q float64) time.Duration {
 	return r.latency[max(0, min(i, len(r.latency)-1))]
 }
 
-// measure runs one subject once: warm-up, throughput, then pickup latency.
-func measure(ctx context.Context, o options, s subject, stderr io.Writer) (res result, err error) {
-	res.subject = s.name
+// phase is what one measurement of a subject does.
+type phase int
+
+const (
+	phaseThroughput phase = iota
+	phaseLatency
+)
+
+// measure opens a fresh broker for s, warms it up, and measures one phase into res.
+func measure(ctx context.Context, o options, s subject, ph phase, res *result) (err error) {
 	p := newProbe()
 	inst, err := s.open(ctx, p)
 	if err != nil {
-		return res, fmt.Errorf("open: %w", err)
+		return fmt.Errorf("open: %w", err)
 	}
 	defer func() {
 		if cerr := inst.close(); cerr != nil && err == nil {
@@ -124,8 +131,16 @@ func measure(ctx context.Context, o options, s subject, stderr io.Writer) (res r
 
 	if o.warmup > 0 {
 		if _, err := throughput(ctx, inst, p, o.warmup, o.producers); err != nil {
-			return res, fmt.Errorf("warm-up: %w", err)
+			return fmt.Errorf("warm-up: %w", err)
 		}
+	}
+
+	if ph == phaseLatency {
+		res.latency, err = latency(ctx, inst, p, o.latencySamples, o.latencyTime)
+		if err != nil {
+			return fmt.Errorf("latency: %w", err)
+		}
+		return nil
 	}
 
 	rt0 := inst.roundTrips()
@@ -136,7 +151,7 @@ func measure(ctx context.Context, o options, s subject, stderr io.Writer) (res r
 	}
 	res.elapsed, err = throughput(ctx, inst, p, o.jobs, o.producers)
 	if err != nil {
-		return res, fmt.Errorf("throughput: %w", err)
+		return fmt.Errorf("throughput: %w", err)
 	}
 	wall := res.elapsed.Seconds()
 	res.jobsPerSec = float64(o.jobs) / wall
@@ -148,14 +163,7 @@ func measure(ctx context.Context, o options, s subject, stderr io.Writer) (res r
 		res.redisCPU = (redis1.cpu - redis0.cpu) / wall
 		res.cmds = diffCmdStats(redis0.cmds, redis1.cmds, o.jobs)
 	}
-
-	if o.latencySamples > 0 {
-		res.latency, err = latency(ctx, inst, p, o.latencySamples, o.latencyTime)
-		if err != nil {
-			return res, fmt.Errorf("latency: %w", err)
-		}
-	}
-	return res, nil
+	return nil
 }
 
 // phaseTimeout bounds one phase, so that a stuck broker ends the program with an error.

@@ -53,6 +53,7 @@ type Broker struct {
 	waitAOF bool // durable mode on a server with WAITAOF
 
 	groups sync.Map // stream key → struct{}: consumer group known to exist
+	models modelCache
 
 	closed atomic.Bool
 	stop   context.CancelFunc // ends the maintenance loop
@@ -160,13 +161,26 @@ func ms(d time.Duration) int64 { return d.Milliseconds() }
 func (b *Broker) ttl() int64     { return max(1, ms(b.cfg.Retention)) }
 func (b *Broker) deadTTL() int64 { return max(1, ms(b.cfg.Retention*DeadLetterRetention)) }
 
-// modelOf finds a job's model through its index key.
+// modelOf finds a job's model through its index key, and remembers it.
 func (b *Broker) modelOf(ctx context.Context, id string) (string, error) {
 	m, err := b.rdb.Get(ctx, b.k.index(id)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", broker.ErrNotFound
 	}
+	if err == nil {
+		b.models.put(id, m)
+	}
 	return m, err
+}
+
+// cachedModelOf is modelOf answered from the cache when it can; cached tells which. A caller
+// that then finds no job under a cached model forgets the entry and asks modelOf.
+func (b *Broker) cachedModelOf(ctx context.Context, id string) (model string, cached bool, err error) {
+	if m, ok := b.models.get(id); ok {
+		return m, true, nil
+	}
+	m, err := b.modelOf(ctx, id)
+	return m, false, err
 }
 
 // finished does the bookkeeping outside the model's slot (so the scripts cannot) for a job that

@@ -102,6 +102,7 @@ func (b *Broker) Enqueue(ctx context.Context, j job.Job) (job.Job, bool, error) 
 		return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
 	}
 	if code == "ok" {
+		b.models.put(j.ID, j.Model)
 		return j, false, nil
 	}
 
@@ -138,11 +139,17 @@ func (b *Broker) Get(ctx context.Context, id string) (job.Job, error) {
 	if err := b.open(); err != nil {
 		return job.Job{}, err
 	}
-	model, err := b.modelOf(ctx, id)
+	model, cached, err := b.cachedModelOf(ctx, id)
 	if err != nil {
 		return job.Job{}, fmt.Errorf("get %s: %w", id, err)
 	}
 	s, err := b.getIn(ctx, model, id)
+	if cached && errors.Is(err, broker.ErrNotFound) {
+		b.models.forget(id)
+		if model, err = b.modelOf(ctx, id); err == nil {
+			s, err = b.getIn(ctx, model, id)
+		}
+	}
 	if err != nil {
 		return job.Job{}, fmt.Errorf("get %s: %w", id, err)
 	}

@@ -21,6 +21,11 @@ const (
 // Events reads a job's log after the event with id after (exclusive; "" = from the start). With
 // nothing there and wait > 0, it blocks in XREAD for the next event, in bounded slices so a
 // canceled ctx or Close ends it.
+//
+// A follower calls it once per wake-up, so it keeps to one round trip when it can: the job's
+// model comes from the cache (modelCache), and with wait > 0 and a cached model it goes straight
+// to XREAD BLOCK, which answers at once when the log already holds events past after; that the
+// job exists is then checked only when a slice ends with nothing.
 func (b *Broker) Events(ctx context.Context, id, after string, limit int, wait time.Duration) ([]broker.Event, error) {
 	if err := b.open(); err != nil {
 		return nil, err
@@ -29,35 +34,37 @@ func (b *Broker) Events(ctx context.Context, id, after string, limit int, wait t
 		limit = defaultEventLimit
 	}
 	limit = min(limit, maxEventLimit)
-	model, err := b.modelOf(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("events %s: %w", id, err)
-	}
-	mk := b.k.model(model)
-	start := "-"
+	start, last := "-", "0-0"
 	if after != "" {
 		if _, err := parseStreamID(after); err != nil {
 			return nil, fmt.Errorf("events %s: bad event id %q", id, after)
 		}
-		start = "(" + after
+		start, last = "("+after, after
 	}
-	pipe := b.rdb.Pipeline()
-	exists := pipe.Exists(ctx, mk.job(id))
-	rng := pipe.XRangeN(ctx, mk.events(id), start, "+", int64(limit))
-	if _, err := pipe.Exec(ctx); err != nil {
+	model, cached, err := b.cachedModelOf(ctx, id)
+	if err != nil {
 		return nil, fmt.Errorf("events %s: %w", id, err)
 	}
-	if exists.Val() == 0 {
-		return nil, fmt.Errorf("events %s: %w", id, broker.ErrNotFound)
-	}
-	if len(rng.Val()) > 0 || wait <= 0 {
-		return decodeEvents(rng.Val())
+	if !cached || wait <= 0 {
+		evs, found, err := b.eventRange(ctx, model, id, start, limit)
+		if err == nil && !found && cached {
+			b.models.forget(id)
+			if model, err = b.modelOf(ctx, id); err == nil {
+				evs, found, err = b.eventRange(ctx, model, id, start, limit)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("events %s: %w", id, err)
+		}
+		if !found {
+			return nil, fmt.Errorf("events %s: %w", id, broker.ErrNotFound)
+		}
+		if len(evs) > 0 || wait <= 0 {
+			return evs, nil
+		}
+		cached = false // checked just now
 	}
 
-	last := after
-	if last == "" {
-		last = "0-0"
-	}
 	end := time.Now().Add(wait)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -77,6 +84,7 @@ func (b *Broker) Events(ctx context.Context, id, after string, limit int, wait t
 				return nil, ctx.Err()
 			}
 		}
+		mk := b.k.model(model)
 		res, err := b.blk.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{
 			Streams: []string{mk.events(id), last},
 			Count:   int64(limit),
@@ -91,7 +99,49 @@ func (b *Broker) Events(ctx context.Context, id, after string, limit int, wait t
 		if len(res) > 0 && len(res[0].Messages) > 0 {
 			return decodeEvents(res[0].Messages)
 		}
+		if !cached {
+			continue
+		}
+		// A slice without events on a cached model: check that the job is there at all.
+		n, err := b.rdb.Exists(ctx, mk.job(id)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("events %s: %w", id, err)
+		}
+		cached = false
+		if n == 0 {
+			b.models.forget(id)
+			if model, err = b.modelOf(ctx, id); err != nil {
+				return nil, fmt.Errorf("events %s: %w", id, err)
+			}
+			evs, found, err := b.eventRange(ctx, model, id, start, limit)
+			if err != nil {
+				return nil, fmt.Errorf("events %s: %w", id, err)
+			}
+			if !found {
+				return nil, fmt.Errorf("events %s: %w", id, broker.ErrNotFound)
+			}
+			if len(evs) > 0 {
+				return evs, nil
+			}
+		}
 	}
+}
+
+// eventRange reads a page of a job's log of a known model in one round trip; found tells
+// whether the job exists.
+func (b *Broker) eventRange(ctx context.Context, model, id, start string, limit int) (evs []broker.Event, found bool, err error) {
+	mk := b.k.model(model)
+	pipe := b.rdb.Pipeline()
+	exists := pipe.Exists(ctx, mk.job(id))
+	rng := pipe.XRangeN(ctx, mk.events(id), start, "+", int64(limit))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, false, err
+	}
+	if exists.Val() == 0 {
+		return nil, false, nil
+	}
+	evs, err = decodeEvents(rng.Val())
+	return evs, true, err
 }
 
 func decodeEvents(msgs []redis.XMessage) ([]broker.Event, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -516,5 +517,55 @@ func TestCheckWaitAOF(t *testing.T) {
 				t.Fatalf("checkWaitAOF(%v, %v) = %v, want ok=%v", tc.val, tc.err, err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestModelCacheStale: a cached model that no longer names the job's (its id taken over by a
+// job of another model, enqueued by another process) or a job that is gone is a miss, not an
+// answer: Get and Events look the model up again, and a gone job is ErrNotFound.
+func TestModelCacheStale(t *testing.T) {
+	rdb := redistest.Client(t)
+	b, _ := open(t, rdb, broker.Config{})
+	ctx := ctxT(t)
+	j := mustEnqueue(t, b, newJob("m-real"))
+
+	for _, wait := range []time.Duration{0, 100 * time.Millisecond} {
+		t.Run(fmt.Sprintf("wait=%s", wait), func(t *testing.T) {
+			b.models.put(j.ID, "m-stale")
+			evs, err := b.Events(ctx, j.ID, "", 10, wait)
+			if err != nil || len(evs) == 0 {
+				t.Fatalf("events = %v, %v; want the queued event", evs, err)
+			}
+			b.models.put(j.ID, "m-stale")
+			// Past the last event: a blocking read on the stale model's (empty) log finds
+			// nothing, then the check of the job corrects the model and the wait goes on.
+			got, err := b.Events(ctx, j.ID, evs[len(evs)-1].ID, 10, wait)
+			if err != nil || len(got) != 0 {
+				t.Errorf("events after the last = %v, %v; want none", got, err)
+			}
+			if m, _ := b.models.get(j.ID); m != "m-real" {
+				t.Errorf("cached model = %q, want m-real", m)
+			}
+		})
+	}
+	b.models.put(j.ID, "m-stale")
+	if got, err := b.Get(ctx, j.ID); err != nil || got.Model != "m-real" {
+		t.Errorf("get = %v, %v; want the job of m-real", got.Model, err)
+	}
+
+	// Gone: the job's keys and index deleted, its model still cached.
+	k := b.k.model("m-real")
+	if err := rdb.Del(ctx, k.job(j.ID), k.events(j.ID), b.k.index(j.ID)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []time.Duration{0, 100 * time.Millisecond} {
+		b.models.put(j.ID, "m-real")
+		if _, err := b.Events(ctx, j.ID, "", 10, wait); !errors.Is(err, broker.ErrNotFound) {
+			t.Errorf("events of a gone job (wait %s): %v, want ErrNotFound", wait, err)
+		}
+	}
+	b.models.put(j.ID, "m-real")
+	if _, err := b.Get(ctx, j.ID); !errors.Is(err, broker.ErrNotFound) {
+		t.Errorf("get of a gone job: %v, want ErrNotFound", err)
 	}
 }

@@ -324,6 +324,7 @@ func (b *Broker) markRunning(ctx context.Context, workerID string, got []deliver
 				b.log.Warn("redis broker: mark running", "job", got[i].jobID, "err", err)
 				continue
 			}
+			b.models.put(s.Job.ID, s.Job.Model)
 			out = append(out, &broker.Lease{Job: s.Job, WorkerID: workerID, Attempt: s.Attempts, Until: s.leaseUntil, Token: got[i].entry})
 		case "expired":
 			b.finishedReply(ctx, got[i].jobID, c.Val())

@@ -163,6 +163,12 @@ func (w *Worker) keepLease(ctx context.Context, cancel context.CancelCauseFunc, 
 	}
 }
 
+// cancelWatchDelay is how long a job runs before its cancellation watch first reads its event
+// log. Most calls through a gateway end sooner, and a watch per job is a blocking read per job
+// for the broker: the delay saves those calls a round trip and a goroutine's wake-ups, at the
+// price of an engine that runs up to this long past a cancellation in its first moments.
+const cancelWatchDelay = 100 * time.Millisecond
+
 // watchCancel follows the job's event log and ends the job at once when a canceled status
 // appears, so an engine is aborted even while it writes nothing (time to first token, a
 // diffusion step, an embedding). While the job streams, the log grows with its own deltas; a
@@ -173,6 +179,11 @@ func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc
 		limit    = 256
 		throttle = 200 * time.Millisecond
 	)
+	// The first read waits cancelWatchDelay: a job that ends sooner costs the broker no read of
+	// its log, and its log then holds only what this worker wrote.
+	if !sleep(ctx, cancelWatchDelay) {
+		return
+	}
 	after := ""
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {

@@ -132,8 +132,10 @@ func (o *Oracle) Golden(c Case) (image.Image, error) {
 }
 
 // GoldenSize is the width or height of the image stable-diffusion.cpp
-// produced for a requested size: it rounds up to a multiple of 64 (the
-// sd1-oracle case asking for 96×64 holds a 128×64 PNG).
+// produced for a requested size: it aligns a request up to a multiple of
+// the VAE's scale factor times the UNet's down factor, 8×8 = 64 for SD 1.x
+// and 2.x (align_image_size), so the case asking for 96×64 holds a 128×64
+// PNG. The engine should align the same way (and say so) to match.
 func GoldenSize(n int) int { return (n + 63) / 64 * 64 }
 
 // GoldenBytes returns a case's PNG file.

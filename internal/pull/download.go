@@ -44,6 +44,13 @@ func (p *Puller) fetch(ctx context.Context, f remote, opts Options) (File, error
 		return File{}, fmt.Errorf("create models directory: %w", err)
 	}
 	dest := filepath.Join(p.cfg.Dir, f.name)
+	// Held from the look at the file to its rename into place, so that no other pull of it
+	// interleaves: two would append to one partial file.
+	unlock, err := lockFile(lockPath(dest), f.name)
+	if err != nil {
+		return File{}, err
+	}
+	defer unlock()
 	out := File{Name: f.name, Path: dest, SHA256: f.sha256}
 	if st, err := os.Stat(dest); err == nil && !opts.Force {
 		if f.size == 0 || st.Size() == f.size {

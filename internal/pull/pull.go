@@ -6,7 +6,9 @@
 // an HTTP Range request, and only a complete file whose sha256 matches the hub's (the LFS object
 // id, from the API listing or the X-Linked-Etag header) is renamed into place. A mismatch removes
 // the partial file, so the next pull starts clean. A connection that drops mid-file is resumed
-// within the same pull a few times before Pull gives up (keeping the partial file).
+// within the same pull a few times before Pull gives up (keeping the partial file). A pull
+// holds <file>.partial.lock while it works on a file, and a second pull of the same file is
+// refused with a LockedError rather than writing to the same partial file.
 package pull
 
 import (

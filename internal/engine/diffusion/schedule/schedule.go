@@ -74,6 +74,19 @@ func (m *Model) SigmaToT(sigma float32) float32 {
 	return (1-w)*float32(low) + w*float32(high)
 }
 
+// Default returns the schedule stable-diffusion.cpp picks for a sampler
+// when none is given: lcm for lcm, simple for ddim_trailing, discrete
+// otherwise.
+func Default(sampler string) string {
+	switch sampler {
+	case "lcm":
+		return "lcm"
+	case "ddim_trailing":
+		return "simple"
+	}
+	return "discrete"
+}
+
 // Sigmas returns n+1 noise levels for n steps of the named schedule,
 // ending in 0.
 func (m *Model) Sigmas(schedule string, n int) ([]float32, error) {
@@ -85,8 +98,12 @@ func (m *Model) Sigmas(schedule string, n int) ([]float32, error) {
 		return m.discrete(n), nil
 	case "karras":
 		return karras(n, m.SigmaMin(), m.SigmaMax()), nil
+	case "simple":
+		return m.simple(n), nil
+	case "lcm":
+		return m.lcm(n), nil
 	}
-	return nil, fmt.Errorf("schedule: unknown schedule %q (want discrete or karras)", schedule)
+	return nil, fmt.Errorf("schedule: unknown schedule %q (want discrete, karras, simple or lcm)", schedule)
 }
 
 // discrete spaces n timesteps evenly from 999 down to 0.
@@ -120,4 +137,28 @@ func karras(n int, sigmaMin, sigmaMax float32) []float32 {
 		out[i] = float32(math.Pow(float64(maxInv+frac*(minInv-maxInv)), rho))
 	}
 	return out
+}
+
+// simple takes every (1000/n)th timestep from the end (ComfyUI's simple).
+func (m *Model) simple(n int) []float32 {
+	out := make([]float32, 0, n+1)
+	factor := float32(Timesteps) / float32(n)
+	for i := range n {
+		t := max(Timesteps-1-int(float32(i)*factor), 0)
+		out = append(out, m.TToSigma(float32(t)))
+	}
+	return append(out, 0)
+}
+
+// lcm takes the timesteps an LCM was distilled on: n of the 50 original
+// ones, evenly, from 999 down.
+func (m *Model) lcm(n int) []float32 {
+	const original = 50
+	const k = Timesteps / original
+	out := make([]float32, 0, n+1)
+	for i := range n {
+		index := i * original / n
+		out = append(out, m.TToSigma(float32((original-index)*k-1)))
+	}
+	return append(out, 0)
 }

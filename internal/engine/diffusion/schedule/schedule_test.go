@@ -73,3 +73,35 @@ func TestSigmasErrors(t *testing.T) {
 		t.Error("0 steps accepted")
 	}
 }
+
+func TestSimpleAndLCM(t *testing.T) {
+	m := NewModel()
+	tests := []struct {
+		schedule string
+		n        int
+		ts       []int // the timesteps the sigmas come from
+	}{
+		{"simple", 4, []int{999, 749, 499, 249}},
+		{"lcm", 4, []int{999, 759, 499, 259}},
+		{"lcm", 1, []int{999}},
+	}
+	for _, tt := range tests {
+		s, err := m.Sigmas(tt.schedule, tt.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s) != tt.n+1 || s[tt.n] != 0 {
+			t.Fatalf("%s %d: %v", tt.schedule, tt.n, s)
+		}
+		for i, ts := range tt.ts {
+			if want := m.TToSigma(float32(ts)); s[i] != want {
+				t.Errorf("%s %d: sigma[%d] = %v, want σ at t=%d = %v", tt.schedule, tt.n, i, s[i], ts, want)
+			}
+		}
+	}
+	for sampler, want := range map[string]string{"lcm": "lcm", "ddim_trailing": "simple", "euler": "discrete"} {
+		if got := Default(sampler); got != want {
+			t.Errorf("Default(%q) = %q, want %q", sampler, got, want)
+		}
+	}
+}

@@ -100,16 +100,37 @@ End a line with \ to go on typing on the next line, or put a message between """
   ... """
 `
 
-// interactive chats until /bye, the end of input, or ctx ending (Ctrl-C).
-func (s *chatSession) interactive(ctx context.Context, in io.Reader) error {
+// errInterrupted is a Ctrl-C while the chat waits for input.
+var errInterrupted = errors.New("interrupted")
+
+// The prompts of the chat: for a message, and for the next line of one.
+const (
+	promptMessage = ">>> "
+	promptMore    = "... "
+)
+
+// interactive chats until /bye, the end of input (Ctrl-D), or ctx ending. Each receive from
+// intr is a Ctrl-C: it stops the answer being written, whose request is canceled (the server
+// then cancels the job), or drops the message being typed; the chat goes on either way.
+func (s *chatSession) interactive(ctx context.Context, in io.Reader, intr <-chan struct{}) error {
 	lines := readLines(in)
 	defer lines.stop()
 	fmt.Fprintf(s.out, "Chatting with %s. Type /? for help, /bye or Ctrl-D to leave.\n", s.model)
 	for {
-		text, err := readMessage(func(prompt string) (string, error) {
-			io.WriteString(s.out, prompt)
-			return lines.next(ctx)
+		prompt := ""
+		text, err := readMessage(func(p string) (string, error) {
+			prompt = p
+			io.WriteString(s.out, p)
+			return lines.next(ctx, intr)
 		})
+		if errors.Is(err, errInterrupted) {
+			// The terminal echoed ^C and threw away the line typed so far.
+			fmt.Fprintln(s.out)
+			if prompt == promptMessage {
+				fmt.Fprintln(s.out, "Use /bye or Ctrl-D to leave.")
+			}
+			continue
+		}
 		if err != nil {
 			fmt.Fprintln(s.out)
 			if err == io.EOF || ctx.Err() != nil {
@@ -127,7 +148,7 @@ func (s *chatSession) interactive(ctx context.Context, in io.Reader) error {
 			}
 			continue
 		}
-		if err := s.ask(ctx, text); err != nil {
+		if stopped, err := s.answer(ctx, text, intr); err != nil && !stopped {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -135,6 +156,29 @@ func (s *chatSession) interactive(ctx context.Context, in io.Reader) error {
 		}
 		fmt.Fprintln(s.out)
 	}
+}
+
+// answer asks text, stopping at a Ctrl-C from intr: the answer's context is canceled, which
+// closes its stream. The stopped turn is not kept, as a failed one. It reports whether the
+// answer was stopped so.
+func (s *chatSession) answer(ctx context.Context, text string, intr <-chan struct{}) (stopped bool, err error) {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	interrupted := make(chan bool, 1)
+	go func() {
+		select {
+		case <-intr:
+			cancel()
+			interrupted <- true
+		case <-done:
+			interrupted <- false
+		}
+	}()
+	err = s.ask(actx, text)
+	close(done)
+	// A Ctrl-C that came as a complete answer ended stopped nothing.
+	return <-interrupted && err != nil, err
 }
 
 // command runs a /command and reports whether the chat ends.
@@ -170,7 +214,7 @@ func (s *chatSession) command(line string) (bye bool) {
 // readMessage reads one message with next, which shows a prompt and returns a line: a single
 // line; lines joined while they end with a backslash; or the lines between """ and """.
 func readMessage(next func(prompt string) (string, error)) (string, error) {
-	line, err := next(">>> ")
+	line, err := next(promptMessage)
 	if err != nil {
 		return "", err
 	}
@@ -184,7 +228,7 @@ func readMessage(next func(prompt string) (string, error)) (string, error) {
 			parts = append(parts, rest)
 		}
 		for {
-			line, err := next("... ")
+			line, err := next(promptMore)
 			if err != nil {
 				if err == io.EOF && len(parts) > 0 {
 					return strings.Join(parts, "\n"), nil
@@ -208,7 +252,7 @@ func readMessage(next func(prompt string) (string, error)) (string, error) {
 		if !more {
 			return strings.Join(parts, "\n"), nil
 		}
-		line, err = next("... ")
+		line, err = next(promptMore)
 		if err != nil {
 			if err == io.EOF {
 				return strings.Join(parts, "\n"), nil
@@ -220,8 +264,8 @@ func readMessage(next func(prompt string) (string, error)) (string, error) {
 }
 
 // lineReader reads lines in a goroutine, so that waiting for input gives way to ctx ending
-// (Ctrl-C at the prompt). A read from a terminal cannot be interrupted: the goroutine stays
-// blocked in it until the next line or the end of the process, which follows at once.
+// (SIGTERM) or to Ctrl-C at the prompt. A read from a terminal cannot be interrupted: after
+// Ctrl-C the goroutine stays blocked in it, and the next line typed is the next message.
 type lineReader struct {
 	lines chan lineOrErr
 	quit  chan struct{}
@@ -257,11 +301,14 @@ func readLines(in io.Reader) *lineReader {
 	return lr
 }
 
-// next returns the next line, io.EOF at the end of input, or ctx's error.
-func (lr *lineReader) next(ctx context.Context) (string, error) {
+// next returns the next line, io.EOF at the end of input, ctx's error, or errInterrupted on a
+// receive from intr (Ctrl-C).
+func (lr *lineReader) next(ctx context.Context, intr <-chan struct{}) (string, error) {
 	select {
 	case <-ctx.Done():
 		return "", ctx.Err()
+	case <-intr:
+		return "", errInterrupted
 	case l, ok := <-lr.lines:
 		if !ok {
 			return "", io.EOF

@@ -22,16 +22,28 @@ var (
 )
 
 func main() {
-	// The first SIGINT/SIGTERM cancels ctx and starts a graceful shutdown; stop() below
-	// restores the default handling, so a second signal kills a process stuck in shutdown.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	m := Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	m := &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	ctx, cancel := context.WithCancel(context.Background())
+	// The first SIGTERM, or SIGINT (Ctrl-C) that no command has taken over, cancels ctx and
+	// starts a graceful shutdown; signal.Stop then restores the default handling, so a second
+	// signal kills a process stuck in shutdown. While a command has taken SIGINT over
+	// (m.interrupts: run's chat, where Ctrl-C stops one answer), each SIGINT goes to it and ctx
+	// ends only with SIGTERM. One channel gets both signals, rather than signal.NotifyContext
+	// beside a command's own signal.Notify: every channel registered for a signal receives it,
+	// so ctx would end on the Ctrl-C meant for the command.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop()
+		for s := range sigs {
+			if s != os.Interrupt || !m.interrupts.deliver() {
+				break
+			}
+		}
+		signal.Stop(sigs)
+		cancel()
 	}()
 	code := m.Run(ctx, os.Args[1:])
-	stop()
+	cancel()
 	os.Exit(code)
 }
 
@@ -52,6 +64,9 @@ type Main struct {
 	// Getenv looks up an environment variable; nil means an empty environment. It is the only
 	// way the program reads the environment.
 	Getenv func(key string) string
+
+	// interrupts is where SIGINT goes while a command has taken it over; main delivers it.
+	interrupts interrupts
 }
 
 // command is one subcommand: each lives in its own file with its own flags and usage text.

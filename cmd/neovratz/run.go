@@ -126,5 +126,9 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	if !interactive {
 		return s.oneShot(ctx, prompt)
 	}
-	return s.interactive(ctx, c.m.Stdin)
+	// Ctrl-C stops an answer, not the chat: take SIGINT over from main while chatting (after
+	// the model is loaded, so that Ctrl-C during a long --local load still exits).
+	intr, release := c.m.interrupts.take()
+	defer release()
+	return s.interactive(ctx, c.m.Stdin, intr)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +28,18 @@ var runSim = sim.Config{InterTokenLatency: time.Millisecond}
 // simAnswer is the sim engine's answer to a chat.
 func simAnswer(t *testing.T, msgs ...client.Message) string {
 	t.Helper()
+	return simAnswerOf(t, runSim, msgs...)
+}
+
+// simAnswerOf is the answer of a sim engine configured with cfg, which waits for nothing here.
+func simAnswerOf(t *testing.T, cfg sim.Config, msgs ...client.Message) string {
+	t.Helper()
+	cfg.TimeToFirstToken, cfg.InterTokenLatency = 0, 0
 	req := inference.TextRequest{Model: workertest.TextModel, N: 1}
 	for _, m := range msgs {
 		req.Messages = append(req.Messages, openai.Message{Role: m.Role, Content: openai.Content(m.Content)})
 	}
-	res, err := sim.New(runSim).GenerateText(context.Background(), req, func(inference.TextDelta) error { return nil })
+	res, err := sim.New(cfg).GenerateText(context.Background(), req, func(inference.TextDelta) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,59 +119,34 @@ func TestRunInteractive(t *testing.T) {
 	}
 	defer ptmx.Close()
 	defer tty.Close()
-	var screen syncBuffer
-	go io.Copy(&screen, ptmx) // ends with an error when ptmx closes
+	term := newTerminal(t, ptmx)
 	m := &Main{Stdin: tty, Stdout: tty, Stderr: tty, Getenv: env{"NEOVRATZ_HOST": s.URL}.get}
 	exit := make(chan int, 1)
 	go func() { exit <- m.Run(ctxTest(t), []string{"run", workertest.TextModel}) }()
 
-	// waitFor waits until the screen shows want after what earlier steps saw.
-	seen := 0
-	waitFor := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			text := strings.ReplaceAll(screen.String(), "\r", "") // the terminal writes \r\n
-			if i := strings.Index(text[seen:], want); i >= 0 {
-				seen += i + len(want)
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the screen never showed %q; it shows:\n%s", want, text)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	typeLine := func(line string) {
-		t.Helper()
-		if _, err := ptmx.Write([]byte(line + "\n")); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	waitFor("Chatting with " + workertest.TextModel)
-	waitFor(">>> ")
-	typeLine("hi")
+	term.waitFor("Chatting with " + workertest.TextModel)
+	term.waitFor(">>> ")
+	term.typeLine("hi")
 	first := simAnswer(t, user("hi"))
-	waitFor(first + "\n")
-	waitFor(">>> ")
+	term.waitFor(first + "\n")
+	term.waitFor(">>> ")
 
-	typeLine(`"""`)
-	waitFor("... ")
-	typeLine("line one")
-	typeLine("line two")
-	typeLine(`"""`)
+	term.typeLine(`"""`)
+	term.waitFor("... ")
+	term.typeLine("line one")
+	term.typeLine("line two")
+	term.typeLine(`"""`)
 	second := simAnswer(t, user("hi"), assistant(first), user("line one\nline two"))
-	waitFor(second + "\n")
+	term.waitFor(second + "\n")
 
-	typeLine("/clear")
-	waitFor("Cleared the chat history.")
-	typeLine(`after clear\`)
-	waitFor("... ")
-	typeLine("second line")
-	waitFor(simAnswer(t, user("after clear\nsecond line")) + "\n")
+	term.typeLine("/clear")
+	term.waitFor("Cleared the chat history.")
+	term.typeLine(`after clear\`)
+	term.waitFor("... ")
+	term.typeLine("second line")
+	term.waitFor(simAnswer(t, user("after clear\nsecond line")) + "\n")
 
-	typeLine("/bye")
+	term.typeLine("/bye")
 	select {
 	case code := <-exit:
 		if code != 0 {
@@ -171,6 +154,51 @@ func TestRunInteractive(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not end after /bye")
+	}
+}
+
+// terminal is the master side of a pseudo-terminal: the screen the program writes to, and the
+// keyboard the test types on.
+type terminal struct {
+	t      *testing.T
+	ptmx   *os.File
+	screen syncBuffer
+	seen   int // how much of the screen earlier waits went past
+}
+
+func newTerminal(t *testing.T, ptmx *os.File) *terminal {
+	term := &terminal{t: t, ptmx: ptmx}
+	go io.Copy(&term.screen, ptmx) // ends with an error when ptmx closes
+	return term
+}
+
+// waitFor waits until the screen shows want after what earlier waits saw, and returns what
+// it showed in between.
+func (term *terminal) waitFor(want string) string {
+	term.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		text := strings.ReplaceAll(term.screen.String(), "\r", "") // the terminal writes \r\n
+		if i := strings.Index(text[term.seen:], want); i >= 0 {
+			between := text[term.seen : term.seen+i]
+			term.seen += i + len(want)
+			return between
+		}
+		if time.Now().After(deadline) {
+			term.t.Fatalf("the screen never showed %q; it shows:\n%s", want, text)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// typeLine types line and Enter.
+func (term *terminal) typeLine(line string) { term.press(line + "\n") }
+
+// press types keys: "\x03" is Ctrl-C, "\x04" Ctrl-D.
+func (term *terminal) press(keys string) {
+	term.t.Helper()
+	if _, err := term.ptmx.Write([]byte(keys)); err != nil {
+		term.t.Fatal(err)
 	}
 }
 
@@ -185,7 +213,7 @@ func TestChatSession(t *testing.T) {
 	var out, errOut bytes.Buffer
 	cs := &chatSession{backend: remoteChat{c: cl}, model: workertest.TextModel, out: &out, errOut: &errOut}
 	in := "/set system be kind\n/frobnicate\n/?\nhello\n/set system\nagain\n"
-	if err := cs.interactive(ctxTest(t), strings.NewReader(in)); err != nil {
+	if err := cs.interactive(ctxTest(t), strings.NewReader(in), nil); err != nil {
 		t.Fatal(err)
 	}
 	sys := client.Message{Role: "system", Content: "be kind"}
@@ -199,7 +227,7 @@ func TestChatSession(t *testing.T) {
 
 	// A turn the server refuses is reported, and not kept.
 	cs = &chatSession{backend: remoteChat{c: cl}, model: "nope", out: &out, errOut: &errOut}
-	if err := cs.interactive(ctxTest(t), strings.NewReader("hello\n")); err != nil {
+	if err := cs.interactive(ctxTest(t), strings.NewReader("hello\n"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(errOut.String(), `error: The model "nope" does not exist`) || len(cs.history) != 0 {
@@ -227,7 +255,7 @@ func TestReadMessage(t *testing.T) {
 			prompts := 0
 			got, err := readMessage(func(string) (string, error) {
 				prompts++
-				return lr.next(context.Background())
+				return lr.next(context.Background(), nil)
 			})
 			if err != nil || got != tt.want || prompts != tt.prompts {
 				t.Errorf("got %q, %v after %d prompts; want %q after %d", got, err, prompts, tt.want, tt.prompts)

@@ -1,0 +1,155 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/neovratz/neovratz/internal/kernels"
+)
+
+// chunkRows bounds the activation rows converted at once, so that im2col
+// of a large image never holds more than a few MB.
+const chunkRows = 256
+
+// Forward computes dst[r*Out+o] = W·x[r] + b for n rows of x (In values
+// each), the activations rounded to the weight's activation type first.
+func (l *Linear) Forward(dst, x []float32, n int, pool *kernels.Pool) {
+	at := kernels.ActivationType(l.Type)
+	rb := kernels.RowBytes(at, l.In)
+	acts := make([]byte, min(n, chunkRows)*rb)
+	for r0 := 0; r0 < n; r0 += chunkRows {
+		m := min(chunkRows, n-r0)
+		kernels.QuantizeActivations(l.Type, x[r0*l.In:(r0+m)*l.In], acts[:m*rb])
+		kernels.MatMul(dst[r0*l.Out:(r0+m)*l.Out], l.W, l.Type, l.Out, l.In, acts[:m*rb], m, pool)
+	}
+	if l.B != nil {
+		for r := range n {
+			row := dst[r*l.Out : (r+1)*l.Out]
+			for i, b := range l.B {
+				row[i] += b
+			}
+		}
+	}
+}
+
+// Forward convolves x (InC channels) into a new map of Out channels, same
+// size (stride 1, zero padding K/2).
+func (c *Conv2D) Forward(x *Map, pool *kernels.Pool) *Map {
+	out := NewMap(c.Out, x.H, x.W)
+	n := x.H * x.W
+	if c.K == 1 {
+		c.Linear.Forward(out.Data, x.Data, n, pool)
+		return out
+	}
+	// im2col a chunk of output pixels at a time, each row ordered
+	// (channel, ky, kx) as the weight is.
+	pad := c.K / 2
+	cols := make([]float32, min(n, chunkRows)*c.In)
+	for p0 := 0; p0 < n; p0 += chunkRows {
+		m := min(chunkRows, n-p0)
+		for p := range m {
+			y, xx := (p0+p)/x.W, (p0+p)%x.W
+			row := cols[p*c.In : (p+1)*c.In]
+			for ky := range c.K {
+				sy := y + ky - pad
+				for kx := range c.K {
+					sx := xx + kx - pad
+					k := ky*c.K + kx
+					if sy < 0 || sy >= x.H || sx < 0 || sx >= x.W {
+						for ch := range c.InC {
+							row[ch*c.K*c.K+k] = 0
+						}
+						continue
+					}
+					src := x.Data[(sy*x.W+sx)*x.C:]
+					for ch := range c.InC {
+						row[ch*c.K*c.K+k] = src[ch]
+					}
+				}
+			}
+		}
+		c.Linear.Forward(out.Data[p0*c.Out:(p0+m)*c.Out], cols[:m*c.In], m, pool)
+	}
+	return out
+}
+
+// GroupNorm normalizes x in place over groups of channels (and all
+// pixels), then scales and shifts per channel; sums in float64 as
+// ggml_group_norm keeps them.
+func GroupNorm(x *Map, groups int, nm Norm, eps float32) {
+	per := x.C / groups
+	n := x.H * x.W
+	for g := range groups {
+		c0 := g * per
+		var sum float64
+		for p := range n {
+			for _, v := range x.Data[p*x.C+c0 : p*x.C+c0+per] {
+				sum += float64(v)
+			}
+		}
+		mean := float32(sum / float64(n*per))
+		var sq float64
+		for p := range n {
+			for _, v := range x.Data[p*x.C+c0 : p*x.C+c0+per] {
+				d := v - mean
+				sq += float64(d * d)
+			}
+		}
+		scale := float32(1 / math.Sqrt(sq/float64(n*per)+float64(eps)))
+		for p := range n {
+			row := x.Data[p*x.C+c0 : p*x.C+c0+per]
+			for i, v := range row {
+				row[i] = (v-mean)*scale*nm.W[c0+i] + nm.B[c0+i]
+			}
+		}
+	}
+}
+
+// SiLU applies x·σ(x) in place.
+func SiLU(x []float32) { kernels.SiLU(x, x) }
+
+// Upsample2x repeats each pixel into a 2×2 block (nearest neighbour).
+func Upsample2x(x *Map) *Map {
+	out := NewMap(x.C, 2*x.H, 2*x.W)
+	for y := range out.H {
+		for xx := range out.W {
+			copy(out.Data[(y*out.W+xx)*x.C:(y*out.W+xx+1)*x.C], x.Data[((y/2)*x.W+xx/2)*x.C:])
+		}
+	}
+	return out
+}
+
+// Add adds y to x in place.
+func Add(x, y []float32) {
+	for i, v := range y {
+		x[i] += v
+	}
+}
+
+// Attention computes, for each of nq query rows, softmax(q·kᵀ·scale)·v
+// over nk key/value rows, per head: q, k, v and out hold rows of
+// heads×dim values (head-major within a row, as a linear layer's output
+// splits into heads). Rows are spread over the pool.
+func Attention(out, q, k, v []float32, nq, nk, heads, dim int, scale float32, pool *kernels.Pool) {
+	width := heads * dim
+	run := func(lo, hi int) {
+		scores := make([]float32, nk)
+		for job := lo; job < hi; job++ {
+			i, h := job/heads, job%heads
+			qi := q[i*width+h*dim : i*width+(h+1)*dim]
+			for j := range nk {
+				scores[j] = kernels.Dot(qi, k[j*width+h*dim:j*width+(h+1)*dim]) * scale
+			}
+			kernels.Softmax(scores)
+			o := out[i*width+h*dim : i*width+(h+1)*dim]
+			clear(o)
+			for j, p := range scores {
+				kernels.Axpy(p, v[j*width+h*dim:j*width+(h+1)*dim], o)
+			}
+		}
+	}
+	if pool == nil {
+		run(0, nq*heads)
+		return
+	}
+	pool.Run(nq*heads, 16, run)
+}

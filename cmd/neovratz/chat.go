@@ -92,6 +92,7 @@ const chatHelp = `Commands:
   /clear             forget the chat so far
   /set system TEXT   set the system prompt (/set system alone removes it)
   /?, /help          this help
+  Ctrl-C             stop the answer being written
 
 End a line with \ to go on typing on the next line, or put a message between """ lines:
   >>> """

@@ -33,8 +33,8 @@ with the key in NEOVRATZ_API_KEY).
 With a PROMPT, or with input piped in, it prints the answer and exits; piped input is added to
 the prompt. Otherwise it starts a chat: each message gets a streamed answer, and the chat keeps
 its history until /clear. End a line with \ to go on typing on the next one, or put a message
-between """ lines. Commands: /bye leaves (as does Ctrl-D), /clear forgets the history,
-/set system TEXT sets the system prompt, /? shows help.
+between """ lines. Ctrl-C stops the answer being written. Commands: /bye leaves (as does
+Ctrl-D), /clear forgets the history, /set system TEXT sets the system prompt, /? shows help.
 
 With --local the model runs in this process on the native engine instead, from the models
 directory (or a .gguf path): no server needed, but the model loads on every start.

@@ -35,12 +35,13 @@ type Linear struct {
 	B       []float32
 }
 
-// Conv2D is a convolution with a square kernel K (1 or 3 here), stride 1,
-// padding K/2, stored as a Linear of In = inC·K·K (PyTorch's
-// [out, in, kh, kw] flattened).
+// Conv2D is a convolution with a square kernel K (1 or 3 here), padding
+// K/2 and stride Stride (0 means 1), stored as a Linear of In = inC·K·K
+// (PyTorch's [out, in, kh, kw] flattened).
 type Conv2D struct {
 	Linear
 	K, InC int
+	Stride int
 }
 
 // Norm is a normalization's scale and shift.

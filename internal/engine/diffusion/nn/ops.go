@@ -31,23 +31,26 @@ func (l *Linear) Forward(dst, x []float32, n int, pool *kernels.Pool) {
 	}
 }
 
-// Forward convolves x (InC channels) into a new map of Out channels, same
-// size (stride 1, zero padding K/2).
+// Forward convolves x (InC channels) into a new map of Out channels (zero
+// padding K/2; with stride s the size is ⌊(H+2·(K/2)-K)/s⌋+1).
 func (c *Conv2D) Forward(x *Map, pool *kernels.Pool) *Map {
-	out := NewMap(c.Out, x.H, x.W)
-	n := x.H * x.W
-	if c.K == 1 {
+	stride := max(c.Stride, 1)
+	pad := c.K / 2
+	oh := (x.H+2*pad-c.K)/stride + 1
+	ow := (x.W+2*pad-c.K)/stride + 1
+	out := NewMap(c.Out, oh, ow)
+	n := oh * ow
+	if c.K == 1 && stride == 1 {
 		c.Linear.Forward(out.Data, x.Data, n, pool)
 		return out
 	}
 	// im2col a chunk of output pixels at a time, each row ordered
 	// (channel, ky, kx) as the weight is.
-	pad := c.K / 2
 	cols := make([]float32, min(n, chunkRows)*c.In)
 	for p0 := 0; p0 < n; p0 += chunkRows {
 		m := min(chunkRows, n-p0)
 		for p := range m {
-			y, xx := (p0+p)/x.W, (p0+p)%x.W
+			y, xx := (p0+p)/ow*stride, (p0+p)%ow*stride
 			row := cols[p*c.In : (p+1)*c.In]
 			for ky := range c.K {
 				sy := y + ky - pad
@@ -152,4 +155,14 @@ func Attention(out, q, k, v []float32, nq, nk, heads, dim int, scale float32, po
 		return
 	}
 	pool.Run(nq*heads, 16, run)
+}
+
+// Concat joins a and b (same size) along the channels: a's first.
+func Concat(a, b *Map) *Map {
+	out := NewMap(a.C+b.C, a.H, a.W)
+	for p := range a.H * a.W {
+		copy(out.Data[p*out.C:], a.Data[p*a.C:(p+1)*a.C])
+		copy(out.Data[p*out.C+a.C:], b.Data[p*b.C:(p+1)*b.C])
+	}
+	return out
 }

@@ -38,12 +38,13 @@ func f16Bytes(x []float32) ([]byte, []float32) {
 }
 
 // naiveConv is the textbook convolution over an NCHW weight.
-func naiveConv(x *Map, w, b []float32, out, k int) *Map {
-	y := NewMap(out, x.H, x.W)
+func naiveConv(x *Map, w, b []float32, out, k, stride int) *Map {
 	pad := k / 2
+	y := NewMap(out, (x.H+2*pad-k)/stride+1, (x.W+2*pad-k)/stride+1)
 	for o := range out {
-		for yy := range x.H {
-			for xx := range x.W {
+		for oy := range y.H {
+			for ox := range y.W {
+				yy, xx := oy*stride, ox*stride
 				s := float64(b[o])
 				for c := range x.C {
 					for ky := range k {
@@ -56,7 +57,7 @@ func naiveConv(x *Map, w, b []float32, out, k int) *Map {
 						}
 					}
 				}
-				y.Data[(yy*x.W+xx)*out+o] = float32(s)
+				y.Data[(oy*y.W+ox)*out+o] = float32(s)
 			}
 		}
 	}
@@ -68,20 +69,22 @@ func TestConv2D(t *testing.T) {
 	pool := kernels.NewPool(2)
 	defer pool.Close()
 	for _, tt := range []struct {
-		name              string
-		inC, out, k, h, w int
-		f16               bool
-		tol               float64
+		name                      string
+		inC, out, k, h, w, stride int
+		f16                       bool
+		tol                       float64
 	}{
-		{"3x3 f32", 5, 7, 3, 6, 9, false, 1e-5},
-		{"1x1 f32", 8, 3, 1, 4, 4, false, 1e-5},
-		{"3x3 f16, more rows than a chunk", 16, 8, 3, 20, 17, true, 2e-2},
+		{"3x3 f32", 5, 7, 3, 6, 9, 1, false, 1e-5},
+		{"1x1 f32", 8, 3, 1, 4, 4, 1, false, 1e-5},
+		{"3x3 f16, more rows than a chunk", 16, 8, 3, 20, 17, 1, true, 2e-2},
+		{"3x3 stride 2, even", 4, 6, 3, 8, 6, 2, false, 1e-5},
+		{"3x3 stride 2, odd", 4, 6, 3, 7, 5, 2, false, 1e-5},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			x := &Map{C: tt.inC, H: tt.h, W: tt.w, Data: randSlice(r, tt.inC*tt.h*tt.w)}
 			w := randSlice(r, tt.out*tt.inC*tt.k*tt.k)
 			b := randSlice(r, tt.out)
-			c := Conv2D{Linear: Linear{Out: tt.out, In: tt.inC * tt.k * tt.k, B: b}, K: tt.k, InC: tt.inC}
+			c := Conv2D{Linear: Linear{Out: tt.out, In: tt.inC * tt.k * tt.k, B: b}, K: tt.k, InC: tt.inC, Stride: tt.stride}
 			if tt.f16 {
 				c.W, w = f16Bytes(w)
 				c.Type = gguf.TypeF16
@@ -89,7 +92,10 @@ func TestConv2D(t *testing.T) {
 				c.W, c.Type = f32Bytes(w), gguf.TypeF32
 			}
 			got := c.Forward(x, pool)
-			want := naiveConv(x, w, b, tt.out, tt.k)
+			want := naiveConv(x, w, b, tt.out, tt.k, tt.stride)
+			if got.H != want.H || got.W != want.W {
+				t.Fatalf("size %dx%d, want %dx%d", got.H, got.W, want.H, want.W)
+			}
 			for i := range want.Data {
 				if d := math.Abs(float64(got.Data[i] - want.Data[i])); d > tt.tol {
 					t.Fatalf("value %d = %v, want %v", i, got.Data[i], want.Data[i])
@@ -174,6 +180,18 @@ func TestAttention(t *testing.T) {
 					t.Fatalf("out[%d][%d][%d] = %v, want %v", i, h, d, g, want)
 				}
 			}
+		}
+	}
+}
+
+func TestConcat(t *testing.T) {
+	a := &Map{C: 1, H: 1, W: 2, Data: []float32{1, 2}}
+	b := &Map{C: 2, H: 1, W: 2, Data: []float32{3, 4, 5, 6}}
+	got := Concat(a, b)
+	want := []float32{1, 3, 4, 2, 5, 6}
+	for i := range want {
+		if got.Data[i] != want[i] {
+			t.Fatalf("got %v, want %v", got.Data, want)
 		}
 	}
 }

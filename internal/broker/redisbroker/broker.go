@@ -52,8 +52,9 @@ type Broker struct {
 	log     *slog.Logger
 	waitAOF bool // durable mode on a server with WAITAOF
 
-	groups sync.Map // stream key → struct{}: consumer group known to exist
-	models modelCache
+	groups  sync.Map // stream key → struct{}: consumer group known to exist
+	models  modelCache
+	drained drainedSet // reservers whose last blocking read left their streams empty
 
 	closed atomic.Bool
 	stop   context.CancelFunc // ends the maintenance loop

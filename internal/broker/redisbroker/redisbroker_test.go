@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -567,5 +568,45 @@ func TestModelCacheStale(t *testing.T) {
 	b.models.put(j.ID, "m-real")
 	if _, err := b.Get(ctx, j.ID); !errors.Is(err, broker.ErrNotFound) {
 		t.Errorf("get of a gone job: %v, want ErrNotFound", err)
+	}
+}
+
+// TestReserveAfterDrained: once a reserver's blocking read has found its streams empty, its next
+// Reserve goes straight to the blocking read; what queued meanwhile still comes out in priority
+// and FIFO order, and nothing is lost or handed out twice.
+func TestReserveAfterDrained(t *testing.T) {
+	rdb := redistest.Client(t)
+	b, _ := open(t, rdb, broker.Config{})
+	ctx := ctxT(t)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	ls, err := b.Reserve(short, "w", []string{"m"}, 1)
+	cancel()
+	if len(ls) != 0 {
+		t.Fatalf("reserve on an empty queue: %v, %v", ls, err)
+	}
+	if !b.drained.has("w\x00m") {
+		t.Fatal("the reserver is not marked drained after an empty blocking read")
+	}
+	var want []string
+	for _, p := range []job.Priority{job.PriorityLow, job.PriorityNormal, job.PriorityNormal, job.PriorityHigh} {
+		j := newJob("m")
+		j.Priority = p
+		j = mustEnqueue(t, b, j)
+		if p == job.PriorityHigh {
+			want = append([]string{j.ID}, want...)
+		} else if p == job.PriorityNormal {
+			want = append(want, j.ID)
+		}
+	}
+	var got []string
+	for range 3 {
+		got = append(got, mustReserve(t, b, "w", "m").Job.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("reserved %v, want %v (high, then normal in FIFO order)", got, want)
+	}
+	last := mustReserve(t, b, "w", "m")
+	if last.Job.Priority != job.PriorityLow {
+		t.Errorf("last reserved job has priority %s, want low", last.Job.Priority)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -69,27 +70,40 @@ func (b *Broker) Reserve(ctx context.Context, workerID string, models []string, 
 	}
 }
 
-// reserveOnce takes what is queued or, if nothing is, waits one blocking slice.
+// reserveOnce takes what is queued or, if nothing is, waits one blocking slice. When the last
+// call for the same worker and models found their streams drained, it skips the look at what
+// is queued (a peek script over every stream) and goes straight to the blocking read, which
+// answers at once if entries arrived meanwhile: a worker that keeps up with its queue then
+// costs the broker one read and one mark per job.
 func (b *Broker) reserveOnce(ctx context.Context, workerID string, models []string, n int) ([]*broker.Lease, error) {
 	if err := b.ensureGroups(ctx, models); err != nil {
 		return nil, err
 	}
-	leases, err := b.take(ctx, workerID, models, n)
-	if err != nil || len(leases) > 0 {
-		return leases, err
+	key := workerID + "\x00" + strings.Join(models, "\x00")
+	if !b.drained.has(key) {
+		leases, err := b.take(ctx, workerID, models, n)
+		if err != nil || len(leases) > 0 {
+			return leases, err
+		}
 	}
-	got, err := b.block(ctx, workerID, models)
-	if err != nil || len(got) == 0 {
+	got, drained, err := b.block(ctx, workerID, models, n)
+	if err != nil {
+		b.drained.set(key, false)
 		return nil, err
+	}
+	b.drained.set(key, drained)
+	if len(got) == 0 {
+		return nil, nil
 	}
 	if ctx.Err() != nil {
 		// The caller gave up while the entry was on its way: put it back for someone else.
 		b.giveBack(context.WithoutCancel(ctx), got)
 		return nil, ctx.Err()
 	}
-	leases = b.markRunning(ctx, workerID, got)
+	leases := b.markRunning(ctx, workerID, got)
 	if len(leases) > n {
-		// A blocked read can return one entry from each of several streams.
+		// A blocked read can return entries from each of several streams; got is in priority
+		// and age order, so the surplus is the least urgent.
 		for _, l := range leases[n:] {
 			if err := b.Release(ctx, l); err != nil {
 				b.log.Warn("redis broker: hand back a surplus reservation", "job", l.Job.ID, "err", err)
@@ -97,7 +111,7 @@ func (b *Broker) reserveOnce(ctx context.Context, workerID string, models []stri
 		}
 		leases = leases[:n]
 	}
-	if len(leases) > 0 && len(leases) < n {
+	if len(leases) > 0 && len(leases) < n && !drained {
 		more, err := b.take(ctx, workerID, models, n-len(leases))
 		if err != nil {
 			b.log.Warn("redis broker: fill a reservation", "err", err)
@@ -105,6 +119,37 @@ func (b *Broker) reserveOnce(ctx context.Context, workerID string, models []stri
 		leases = append(leases, more...)
 	}
 	return leases, nil
+}
+
+// drainedSize bounds the reservers a drainedSet remembers; past it the set starts over (which
+// costs each reserver one peek).
+const drainedSize = 4096
+
+// drainedSet remembers which reservers (a worker and its models) found their streams drained by
+// their last blocking read.
+type drainedSet struct {
+	mu sync.Mutex
+	m  map[string]struct{}
+}
+
+func (d *drainedSet) has(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.m[key]
+	return ok
+}
+
+func (d *drainedSet) set(key string, drained bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !drained {
+		delete(d.m, key)
+		return
+	}
+	if d.m == nil || len(d.m) >= drainedSize {
+		d.m = make(map[string]struct{})
+	}
+	d.m[key] = struct{}{}
 }
 
 // ensureGroups creates the queue streams of models with their consumer group, once per process.
@@ -232,10 +277,12 @@ func (b *Broker) peek(ctx context.Context, models []string, n int) ([]candidate,
 	return out, nil
 }
 
-// block waits up to one blocking slice (less if ctx ends sooner) for an entry on any stream of
-// models. Its command runs on a context that is not canceled, so a slice always ends cleanly
-// with Redis's own timeout rather than a torn connection; the slice is what bounds the wait.
-func (b *Broker) block(ctx context.Context, workerID string, models []string) ([]delivery, error) {
+// block waits up to one blocking slice (less if ctx ends sooner) for entries on any stream of
+// models, up to n from each, and returns them in priority and age order; drained tells that no
+// stream had more to give. Its command runs on a context that is not canceled, so a slice
+// always ends cleanly with Redis's own timeout rather than a torn connection; the slice is what
+// bounds the wait.
+func (b *Broker) block(ctx context.Context, workerID string, models []string, n int) (got []delivery, drained bool, err error) {
 	d := blockSlice
 	if dl, ok := ctx.Deadline(); ok {
 		d = min(d, time.Until(dl))
@@ -253,29 +300,40 @@ func (b *Broker) block(ctx context.Context, workerID string, models []string) ([
 			streams = append(streams, s)
 		}
 	}
-	n := len(streams)
-	for range n {
+	ns := len(streams)
+	for range ns {
 		streams = append(streams, ">")
 	}
 	res, err := b.blk.XReadGroup(context.WithoutCancel(ctx), &redis.XReadGroupArgs{
 		Group:    group,
 		Consumer: workerID,
 		Streams:  streams,
-		Count:    1,
+		Count:    int64(n),
 		Block:    d,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, nil
+		return nil, true, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var got []delivery
+	drained = true
 	for _, s := range res {
 		r := byKey[s.Stream]
 		got = append(got, b.deliveries([]redis.XStream{s}, r.model, r.num)...)
+		if len(s.Messages) >= n {
+			drained = false
+		}
 	}
-	return got, nil
+	slices.SortStableFunc(got, func(x, y delivery) int {
+		if c := cmp.Compare(x.num, y.num); c != 0 {
+			return c
+		}
+		xi, _ := parseStreamID(x.entry)
+		yi, _ := parseStreamID(y.entry)
+		return xi.compare(yi)
+	})
+	return got, drained, nil
 }
 
 // deliveries turns XREADGROUP's answer for one stream into deliveries.

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +37,7 @@ type generateConfig struct {
 	Chat        bool
 	JSON        bool
 	Parallel    int
+	CPUProfile  string
 }
 
 func (c *generateCommand) flags(cfg *generateConfig) *flagSet {
@@ -76,6 +79,7 @@ last line with prompt_tokens, generated_tokens, prefill_tokens_per_s and decode_
 	f.Bool(&cfg.Chat, "chat", false, "apply the model's chat template to the prompt as a user message")
 	f.Bool(&cfg.JSON, "json", false, "print JSON lines per token and a summary line")
 	f.Int(&cfg.Parallel, "parallel", 1, "run this many sequences of the prompt in one batch (a throughput benchmark: prints only the summary, with aggregate tokens/s)")
+	f.String(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of prefill and decode to this file (for go tool pprof)", nil)
 	return f
 }
 
@@ -147,6 +151,17 @@ func (c *generateCommand) Run(ctx context.Context, args []string) error {
 
 	r := m.NewRunner(cfg.Threads, n)
 	defer r.Close()
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if cfg.Parallel > 1 {
 		return c.parallel(ctx, r, m, prompt, n, maxTokens, cfg, seed)
 	}

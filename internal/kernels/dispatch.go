@@ -54,6 +54,7 @@ func init() {
 // It reports whether SIMD kernels are in use afterwards.
 func useSIMD(on bool) bool {
 	active = generic
+	halfOps.mad, halfOps.scale = madF16Generic, scaleF16Generic
 	simdOn = on && simdAvailable
 	if simdOn {
 		installSIMD(&active)

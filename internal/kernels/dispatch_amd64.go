@@ -88,6 +88,12 @@ func quantQ8KAVX2(x *float32, y *byte, nb int)
 //go:noescape
 func f32ToF16AVX2(x *float32, y *byte, n int)
 
+//go:noescape
+func madF16AVX2(y, x *uint16, v float32, n int)
+
+//go:noescape
+func scaleF16AVX2(y *uint16, v float32, n int)
+
 // quantF16AVX2 converts to halves 8 at a time, the rest in Go.
 func quantF16AVX2(src []float32, dst []byte) {
 	n := len(src) &^ 7
@@ -167,6 +173,27 @@ func installSIMD(k *kernelTable) {
 	k[gguf.TypeF16].actQ = quantF16AVX2
 	floatOps.dot = dotAVX2
 	floatOps.axpy = axpyAVX2
+	halfOps.mad = madF16AVX2Row
+	halfOps.scale = scaleF16AVX2Row
+}
+
+// madF16AVX2Row is ggml_vec_mad_f16 on AVX2: 32 halves at a time (8 per
+// FMA), the rest as the scalar code does it.
+func madF16AVX2Row(y, x []uint16, v float32) {
+	n := len(x) &^ 31
+	if n > 0 {
+		madF16AVX2(&y[0], &x[0], v, n)
+	}
+	madF16Generic(y[n:], x[n:], v)
+}
+
+// scaleF16AVX2Row is ggml_vec_scale_f16 on AVX2.
+func scaleF16AVX2Row(y []uint16, v float32) {
+	n := len(y) &^ 31
+	if n > 0 {
+		scaleF16AVX2(&y[0], v, n)
+	}
+	scaleF16Generic(y[n:], v)
 }
 
 func dotAVX2(x, y []float32) float32 {

@@ -259,3 +259,40 @@ f16cvtloop:
 	JNZ       f16cvtloop
 	VZEROUPPER
 	RET
+
+// func madF16AVX2(y, x *uint16, v float32, n int)
+// y[i] = half(y[i] + x[i]·v), 8 at a time; n is a positive multiple of 8.
+TEXT ·madF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), DI
+	MOVQ         x+8(FP), SI
+	VBROADCASTSS v+16(FP), Y2
+	MOVQ         n+24(FP), CX
+
+madf16loop:
+	VCVTPH2PS   (SI), Y0
+	VCVTPH2PS   (DI), Y1
+	VFMADD231PS Y2, Y0, Y1
+	VCVTPS2PH   $0, Y1, (DI)
+	ADDQ        $16, SI
+	ADDQ        $16, DI
+	SUBQ        $8, CX
+	JNZ         madf16loop
+	VZEROUPPER
+	RET
+
+// func scaleF16AVX2(y *uint16, v float32, n int)
+// y[i] = half(y[i]·v), 8 at a time; n is a positive multiple of 8.
+TEXT ·scaleF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ         y+0(FP), DI
+	VBROADCASTSS v+8(FP), Y2
+	MOVQ         n+16(FP), CX
+
+scalef16loop:
+	VCVTPH2PS (DI), Y1
+	VMULPS    Y2, Y1, Y1
+	VCVTPS2PH $0, Y1, (DI)
+	ADDQ      $16, DI
+	SUBQ      $8, CX
+	JNZ       scalef16loop
+	VZEROUPPER
+	RET

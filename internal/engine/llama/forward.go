@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/neovratz/neovratz/internal/gguf"
 	"github.com/neovratz/neovratz/internal/kernels"
@@ -49,8 +50,9 @@ type Runner struct {
 func (m *Model) NewRunner(threads, maxCtx int) *Runner {
 	p := m.Params
 	widest := max(p.Embd, p.FF, p.qDim())
-	// Scratch per goroutine: a decoded weight row, or attention scores plus a rounded query.
-	scratch := max(widest, maxCtx, 2*p.HeadDimK)
+	// Scratch per goroutine: a decoded weight row, attention scores, or a rounded query and
+	// an F16 accumulator.
+	scratch := max(widest, maxCtx, 3*p.HeadDimK, attendF32Scratch(p.HeadDimK, p.Heads/p.KVHeads, maxCtx))
 	return &Runner{m: m, pool: newPool(threads, scratch), maxCtx: maxCtx, cs: make([]float32, p.Rot)}
 }
 
@@ -241,17 +243,24 @@ func (r *Runner) attention(li int, steps []Step, n int) {
 	// llama.cpp decides per batch; deciding per sequence instead (by the rows it has in this
 	// pass, which for one sequence alone is the same thing) keeps a sequence's results
 	// independent of what else shares its batch.
+	group := p.Heads / p.KVHeads
 	r.pool.run(n*p.Heads, 1, func(lo, hi int, scratch []float32) {
 		for item := lo; item < hi; item++ {
 			t, h := item/p.Heads, item%p.Heads
 			c := steps[r.rowSeq[t]].Cache
+			if len(steps[r.rowSeq[t]].Tokens) >= faTile {
+				// The tiled path takes the query heads that share a KV head together,
+				// converting each key and value once for all of them.
+				if h%group == 0 {
+					q := r.q[t*qd+h*hd : t*qd+(h+group)*hd]
+					out := r.att[t*qd+h*hd : t*qd+(h+group)*hd]
+					attendF32(out, q, hd, c, li, h/group, r.rowPos[t], scale, scratch)
+				}
+				continue
+			}
 			q := r.q[t*qd+h*hd : t*qd+(h+1)*hd]
 			out := r.att[t*qd+h*hd : t*qd+(h+1)*hd]
-			if len(steps[r.rowSeq[t]].Tokens) >= faTile {
-				attendF32(out, q, c, li, h/(p.Heads/p.KVHeads), r.rowPos[t], scale, scratch)
-			} else {
-				attendF16(out, q, c, li, h/(p.Heads/p.KVHeads), r.rowPos[t], scale, scratch)
-			}
+			attendF16(out, q, c, li, h/group, r.rowPos[t], scale, scratch)
 		}
 	})
 }
@@ -259,43 +268,69 @@ func (r *Runner) attention(li int, steps []Step, n int) {
 // faTile is GGML_FA_TILE_Q: from this many query rows on, ggml takes the tiled path.
 const faTile = 64
 
-// attendF32 is attention in F32 for one query head against kv head kvh up to position pos.
-func attendF32(out, q []float32, c *KVCache, li, kvh, pos int, scale float32, scratch []float32) {
-	hd, kvd := len(q), c.kvDim
-	scores := scratch[:pos+1]
+// attendF32 is attention in F32 for the query heads in q (heads of hd floats back to back)
+// against kv head kvh up to position pos. Each key and value is converted to float32 once for
+// all the heads and used with the kernels' float dot and axpy. scratch must hold
+// attendF32Scratch(hd, heads, pos+1) floats.
+func attendF32(out, q []float32, hd int, c *KVCache, li, kvh, pos int, scale float32, scratch []float32) {
+	kvd := c.kvDim
+	heads, n := len(q)/hd, pos+1
+	row := scratch[:hd]
+	scores := scratch[hd : hd+heads*n] // head g's scores at [g*n, (g+1)*n)
+	sums := scratch[hd+heads*n : attendF32Scratch(hd, heads, n)]
 	keys, vals := c.k[li], c.v[li]
-	maxS := float32(math.Inf(-1))
-	for j := range scores {
-		s := dotF16(q, keys[j*kvd+kvh*hd:j*kvd+(kvh+1)*hd]) * scale
-		scores[j] = s
-		maxS = max(maxS, s)
-	}
-	var sum float32
-	for j, s := range scores {
-		e := float32(math.Exp(float64(s - maxS)))
-		scores[j] = e
-		sum += e
-	}
-	clear(out)
-	for j, w := range scores {
-		vj := vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
-		for i := range out {
-			out[i] += w * f16ToF32[vj[i]]
+	for j := range n {
+		for i, h := range keys[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd] {
+			row[i] = f16ToF32[h]
+		}
+		for g := range heads {
+			scores[g*n+j] = kernels.Dot(q[g*hd:(g+1)*hd], row) * scale
 		}
 	}
-	inv := 1 / sum
-	for i := range out {
-		out[i] *= inv
+	for g := range heads {
+		sc := scores[g*n : (g+1)*n]
+		maxS := float32(math.Inf(-1))
+		for _, s := range sc {
+			maxS = max(maxS, s)
+		}
+		var sum float32
+		for j, s := range sc {
+			e := float32(math.Exp(float64(s - maxS)))
+			sc[j] = e
+			sum += e
+		}
+		sums[g] = sum
+	}
+	clear(out)
+	for j := range n {
+		for i, h := range vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd] {
+			row[i] = f16ToF32[h]
+		}
+		for g := range heads {
+			kernels.Axpy(scores[g*n+j], row, out[g*hd:(g+1)*hd])
+		}
+	}
+	for g := range heads {
+		inv := 1 / sums[g]
+		o := out[g*hd : (g+1)*hd]
+		for i := range o {
+			o[i] *= inv
+		}
 	}
 }
 
+// attendF32Scratch is the scratch attendF32 needs: a converted row, the scores and the sums.
+func attendF32Scratch(hd, heads, n int) int { return hd + heads*n + heads }
+
 // attendF16 is ggml's vector flash attention for one query head: the query rounded to F16,
 // an online softmax, and the weighted sum of values kept in F16 (rounded after every update,
-// as ggml_vec_mad_f16 and ggml_vec_scale_f16 do).
+// as ggml_vec_mad_f16 and ggml_vec_scale_f16 do), on the kernels' half vectors.
 func attendF16(out, q []float32, c *KVCache, li, kvh, pos int, scale float32, scratch []float32) {
 	hd, kvd := len(q), c.kvDim
-	qh := scratch[:hd]
-	acc := scratch[hd : 2*hd] // F16 values held as float32
+	// The query and the accumulator as halves, in the scratch's first hd floats.
+	halves := unsafe.Slice((*uint16)(unsafe.Pointer(&scratch[0])), 2*hd)
+	acc := halves[hd : 2*hd]
+	qh := scratch[2*hd : 3*hd]
 	for i, v := range q {
 		qh[i] = roundF16(v)
 	}
@@ -309,21 +344,16 @@ func attendF16(out, q []float32, c *KVCache, li, kvh, pos int, scale float32, sc
 		if s > m {
 			ms = float32(math.Exp(float64(m - s)))
 			m = s
-			for i := range acc {
-				acc[i] = roundF16(acc[i] * ms)
-			}
+			kernels.ScaleF16(acc, ms)
 		} else {
 			vs = float32(math.Exp(float64(s - m)))
 		}
-		vj := vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
-		for i := range acc {
-			acc[i] = roundF16(acc[i] + f16ToF32[vj[i]]*vs)
-		}
+		kernels.MadF16(acc, vals[j*kvd+kvh*hd:j*kvd+(kvh+1)*hd], vs)
 		sum = sum*ms + vs
 	}
 	inv := 1 / sum
 	for i := range out {
-		out[i] = acc[i] * inv
+		out[i] = f16ToF32[acc[i]] * inv
 	}
 }
 

@@ -40,9 +40,12 @@ type Runner struct {
 	out    []float32 // projection output, tokens × Embd
 	logits []float32 // rows that want logits × Vocab
 	acts   []byte    // activations converted for a weight type
-	rowSeq []int
-	rowPos []int
-	cs     []float32 // RoPE cos/sin
+	// What acts holds: the conversion to actsType, actsSize bytes.
+	actsType gguf.Type
+	actsSize int
+	rowSeq   []int
+	rowPos   []int
+	cs       []float32 // RoPE cos/sin
 }
 
 // NewRunner returns a Runner using threads goroutines (0: one per CPU) for sequences of at
@@ -142,7 +145,7 @@ func (r *Runner) Forward(steps []Step) error {
 	if len(r.logits) < rows*p.Vocab {
 		r.logits = make([]float32, rows*p.Vocab)
 	}
-	r.mul(r.m.output, r.logits, r.xn[:rows*E], rows)
+	r.mul(r.m.output, r.logits, r.xn[:rows*E], rows, false)
 	rows = 0
 	for _, s := range steps {
 		if s.Logits != nil {
@@ -155,14 +158,19 @@ func (r *Runner) Forward(steps []Step) error {
 
 // mul multiplies the n activation rows in x by w, converting them first to the type ggml
 // converts activations to for w's type (F16 for F16 weights, Q8_0 for Q4_0, Q8_K for the
-// k-quants, …), as llama.cpp's CPU backend does.
-func (r *Runner) mul(w *matrix, out, x []float32, n int) {
+// k-quants, …), as llama.cpp's CPU backend does. With same, x holds the rows of the previous
+// call: their conversion is reused when it was to the same type (q, k and v share their
+// input, as do gate and up; ggml converts such a shared input once too).
+func (r *Runner) mul(w *matrix, out, x []float32, n int, same bool) {
 	at := kernels.ActivationType(w.typ)
 	size := n * kernels.RowBytes(at, w.cols)
-	if len(r.acts) < size {
-		r.acts = make([]byte, size)
+	if !same || r.actsType != at || r.actsSize != size {
+		if len(r.acts) < size {
+			r.acts = make([]byte, size)
+		}
+		kernels.QuantizeActivations(w.typ, x[:n*w.cols], r.acts[:size])
+		r.actsType, r.actsSize = at, size
 	}
-	kernels.QuantizeActivations(w.typ, x[:n*w.cols], r.acts[:size])
 	kernels.MatMul(out, w.data, w.typ, w.rows, w.cols, r.acts[:size], n, r.pool.kp)
 }
 
@@ -178,9 +186,9 @@ func (r *Runner) layer(li int, steps []Step, n int) {
 		rmsNorm(r.xn[t*E:(t+1)*E], r.x[t*E:(t+1)*E], l.attnNorm, p.NormEps)
 	}
 	xn := r.xn[:n*E]
-	r.mul(l.wq, r.q, xn, n)
-	r.mul(l.wk, r.k, xn, n)
-	r.mul(l.wv, r.v, xn, n)
+	r.mul(l.wq, r.q, xn, n, false)
+	r.mul(l.wk, r.k, xn, n, true)
+	r.mul(l.wv, r.v, xn, n, true)
 	for t := range n {
 		q, k, v := r.q[t*qd:(t+1)*qd], r.k[t*kvd:(t+1)*kvd], r.v[t*kvd:(t+1)*kvd]
 		addBias(q, l.bq)
@@ -199,7 +207,7 @@ func (r *Runner) layer(li int, steps []Step, n int) {
 		steps[r.rowSeq[t]].Cache.store(li, r.rowPos[t], k, v)
 	}
 	r.attention(li, steps, n)
-	r.mul(l.wo, r.out, r.att[:n*qd], n)
+	r.mul(l.wo, r.out, r.att[:n*qd], n, false)
 	for t := range n {
 		o := r.out[t*E : (t+1)*E]
 		addBias(o, l.bo)
@@ -210,8 +218,8 @@ func (r *Runner) layer(li int, steps []Step, n int) {
 		rmsNorm(r.xn[t*E:(t+1)*E], x, l.ffnNorm, p.NormEps)
 	}
 	F := p.FF
-	r.mul(l.gate, r.gate, xn, n)
-	r.mul(l.up, r.up, xn, n)
+	r.mul(l.gate, r.gate, xn, n, false)
+	r.mul(l.up, r.up, xn, n, true)
 	for t := range n {
 		g, u := r.gate[t*F:(t+1)*F], r.up[t*F:(t+1)*F]
 		addBias(g, l.gateB)
@@ -220,7 +228,7 @@ func (r *Runner) layer(li int, steps []Step, n int) {
 			g[i] = silu(g[i]) * u[i]
 		}
 	}
-	r.mul(l.down, r.out, r.gate[:n*F], n)
+	r.mul(l.down, r.out, r.gate[:n*F], n, false)
 	for t := range n {
 		o := r.out[t*E : (t+1)*E]
 		addBias(o, l.downB)

@@ -152,3 +152,24 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// WithBaseWidth returns the SD 1.x oracle's tensor list with the UNet's
+// base width scaled from 32 to width: every UNet dimension that is a
+// multiple of 32, other than the 768-wide text context, scales with it. At
+// width 320 this is exactly SD 1.5's layout (1,066,235,307 parameters),
+// the shape the benchmarks use.
+func WithBaseWidth(tensors []safetensors.TensorInfo, width int) []safetensors.TensorInfo {
+	out := make([]safetensors.TensorInfo, len(tensors))
+	for i, t := range tensors {
+		t.Shape = append([]int(nil), t.Shape...)
+		if strings.HasPrefix(t.Name, "model.diffusion_model.") {
+			for j, d := range t.Shape {
+				if d%32 == 0 && d != 768 {
+					t.Shape[j] = d / 32 * width
+				}
+			}
+		}
+		out[i] = t
+	}
+	return out
+}

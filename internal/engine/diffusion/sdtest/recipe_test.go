@@ -149,3 +149,26 @@ func TestOracles(t *testing.T) {
 		})
 	}
 }
+
+func TestWithBaseWidth(t *testing.T) {
+	o, err := Load(SD1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensors, err := o.Tensors()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, ti := range WithBaseWidth(tensors, 320) {
+		e := 1
+		for _, d := range ti.Shape {
+			e *= d
+		}
+		n += e
+	}
+	// The parameter count of SD 1.5, as the oracle's README gives it.
+	if n != 1_066_235_307 {
+		t.Errorf("%d parameters, want 1,066,235,307", n)
+	}
+}

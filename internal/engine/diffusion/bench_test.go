@@ -23,7 +23,7 @@ var sd15 = flag.String("sd15", "", "path of the SD 1.5-shaped recipe checkpoint 
 // checkpoint (the oracle recipe at base width 320, 2.1 GB, F16), as
 // docs/benchmarks.md reports them:
 //
-//	go test -run='^$' -bench=SD15 -benchtime=1x -sd15=/tmp/sd15.safetensors ./internal/engine/diffusion/
+//	go test -run='^$' -bench=SD15 -benchtime=1x ./internal/engine/diffusion/ -args -sd15=/tmp/sd15.safetensors
 func BenchmarkSD15(b *testing.B) {
 	if *sd15 == "" {
 		b.Skip("needs -sd15=PATH")

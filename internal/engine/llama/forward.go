@@ -112,6 +112,46 @@ func (r *Runner) Forward(steps []Step) error {
 			return err
 		}
 	}
+	if n <= maxBatch {
+		r.forward(steps, n)
+		return nil
+	}
+	// A larger batch goes through in passes of at most maxBatch rows, a step's tokens split
+	// across passes where they must (its cache then grows pass by pass, as llama.cpp's
+	// micro-batches do): the buffers stay sized to maxBatch rows, not to the whole batch.
+	var pass []Step
+	rows := 0
+	for _, s := range steps {
+		for off := 0; off < len(s.Tokens); {
+			k := min(len(s.Tokens)-off, maxBatch-rows)
+			st := Step{Cache: s.Cache, Tokens: s.Tokens[off : off+k]}
+			if off+k == len(s.Tokens) {
+				st.Logits = s.Logits
+			}
+			pass = append(pass, st)
+			rows += k
+			off += k
+			if rows == maxBatch {
+				r.forward(pass, rows)
+				pass, rows = pass[:0], 0
+			}
+		}
+	}
+	if rows > 0 {
+		r.forward(pass, rows)
+	}
+	return nil
+}
+
+// maxBatch is the most rows one pass of the layers takes (llama.cpp's default micro-batch,
+// n_ubatch, is 512). Past a few dozen rows the matrix products are compute-bound, so larger
+// passes would gain nothing but memory: at 256 rows the pass buffers of a Qwen2.5-0.5B are
+// about 15 MB (gate and up, 2 × 256 × 4864 floats, are most of it).
+const maxBatch = 256
+
+// forward runs one pass of n rows, the steps' caches already reserved.
+func (r *Runner) forward(steps []Step, n int) {
+	p := r.m.Params
 	r.grow(n)
 	E := p.Embd
 	t := 0
@@ -140,7 +180,7 @@ func (r *Runner) Forward(steps []Step) error {
 		}
 	}
 	if rows == 0 {
-		return nil
+		return
 	}
 	if len(r.logits) < rows*p.Vocab {
 		r.logits = make([]float32, rows*p.Vocab)
@@ -153,7 +193,6 @@ func (r *Runner) Forward(steps []Step) error {
 			rows++
 		}
 	}
-	return nil
 }
 
 // mul multiplies the n activation rows in x by w, converting them first to the type ggml

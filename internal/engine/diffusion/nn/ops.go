@@ -2,7 +2,9 @@ package nn
 
 import (
 	"math"
+	"unsafe"
 
+	"github.com/neovratz/neovratz/internal/gguf"
 	"github.com/neovratz/neovratz/internal/kernels"
 )
 
@@ -131,30 +133,69 @@ func Add(x, y []float32) {
 // Attention computes, for each of nq query rows, softmax(q·kᵀ·scale)·v
 // over nk key/value rows, per head: q, k, v and out hold rows of
 // heads×dim values (head-major within a row, as a linear layer's output
-// splits into heads). Rows are spread over the pool.
+// splits into heads).
+//
+// Each head runs as two matrix products on the GEMM kernels, a block of
+// query rows at a time so the scores stay a few MB: Q·Kᵀ (the keys as F32
+// "weights"), a softmax per row, then P·V (V transposed as the weights).
 func Attention(out, q, k, v []float32, nq, nk, heads, dim int, scale float32, pool *kernels.Pool) {
 	width := heads * dim
-	run := func(lo, hi int) {
-		scores := make([]float32, nk)
-		for job := lo; job < hi; job++ {
-			i, h := job/heads, job%heads
-			qi := q[i*width+h*dim : i*width+(h+1)*dim]
-			for j := range nk {
-				scores[j] = kernels.Dot(qi, k[j*width+h*dim:j*width+(h+1)*dim]) * scale
+	block := max(1, min(nq, attentionScores/max(nk, 1)))
+	kh := make([]float32, nk*dim)
+	vt := make([]float32, dim*nk)
+	qh := make([]float32, block*dim)
+	scores := make([]float32, block*nk)
+	oh := make([]float32, block*dim)
+	for h := range heads {
+		for j := range nk {
+			copy(kh[j*dim:(j+1)*dim], k[j*width+h*dim:])
+			for d := range dim {
+				vt[d*nk+j] = v[j*width+h*dim+d]
 			}
-			kernels.Softmax(scores)
-			o := out[i*width+h*dim : i*width+(h+1)*dim]
-			clear(o)
-			for j, p := range scores {
-				kernels.Axpy(p, v[j*width+h*dim:j*width+(h+1)*dim], o)
+		}
+		for i0 := 0; i0 < nq; i0 += block {
+			m := min(block, nq-i0)
+			for i := range m {
+				copy(qh[i*dim:(i+1)*dim], q[(i0+i)*width+h*dim:])
+			}
+			kernels.MatMul(scores[:m*nk], f32Bytes(kh), gguf.TypeF32, nk, dim, f32Bytes(qh[:m*dim]), m, pool)
+			softmaxRows(scores[:m*nk], nk, scale, pool)
+			kernels.MatMul(oh[:m*dim], f32Bytes(vt), gguf.TypeF32, dim, nk, f32Bytes(scores[:m*nk]), m, pool)
+			for i := range m {
+				copy(out[(i0+i)*width+h*dim:(i0+i)*width+(h+1)*dim], oh[i*dim:(i+1)*dim])
 			}
 		}
 	}
+}
+
+// attentionScores bounds the scores Attention holds at once (a variable so
+// that tests can make the query blocks small).
+var attentionScores = 2 << 20
+
+// softmaxRows scales and softmaxes each row of n values, rows spread over
+// the pool.
+func softmaxRows(x []float32, n int, scale float32, pool *kernels.Pool) {
+	run := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := x[r*n : (r+1)*n]
+			kernels.Scale(row, scale)
+			kernels.Softmax(row)
+		}
+	}
 	if pool == nil {
-		run(0, nq*heads)
+		run(0, len(x)/n)
 		return
 	}
-	pool.Run(nq*heads, 16, run)
+	pool.Run(len(x)/n, 0, run)
+}
+
+// f32Bytes views float32s as the little-endian bytes the F32 kernels read
+// (no copy: every platform the kernels run on is little-endian).
+func f32Bytes(x []float32) []byte {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
 }
 
 // Concat joins a and b (same size) along the channels: a's first.

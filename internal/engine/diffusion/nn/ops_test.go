@@ -18,14 +18,6 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return x
 }
 
-func f32Bytes(x []float32) []byte {
-	b := make([]byte, 4*len(x))
-	for i, v := range x {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-	}
-	return b
-}
-
 func f16Bytes(x []float32) ([]byte, []float32) {
 	b := make([]byte, 2*len(x))
 	back := make([]float32, len(x))
@@ -153,6 +145,14 @@ func TestUpsample2x(t *testing.T) {
 }
 
 func TestAttention(t *testing.T) {
+	t.Run("one block", func(t *testing.T) { testAttention(t) })
+	old := attentionScores
+	attentionScores = 14 // two query rows of 7 keys per block
+	defer func() { attentionScores = old }()
+	t.Run("blocks of two", func(t *testing.T) { testAttention(t) })
+}
+
+func testAttention(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	const nq, nk, heads, dim = 5, 7, 2, 4
 	q, k, v := randSlice(r, nq*heads*dim), randSlice(r, nk*heads*dim), randSlice(r, nk*heads*dim)

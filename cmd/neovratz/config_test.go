@@ -214,20 +214,32 @@ var layerValues = map[string][3]string{
 	"seed":            {"1", "2", "3"},
 	"negative-prompt": {"file text", "env text", "flag text"},
 	"sampler":         {"euler", "euler_a", "dpm++2m"},
+
+	// txt2img
+	"model":      {"file.safetensors", "env.safetensors", "flag.safetensors"},
+	"prompt":     {"file prompt", "env prompt", "flag prompt"},
+	"negative":   {"file text", "env text", "flag text"},
+	"width":      {"64", "128", "192"},
+	"height":     {"64", "128", "192"},
+	"scheduler":  {"karras", "simple", "lcm"},
+	"rng":        {"cpu", "cuda", "cpu"},
+	"prediction": {"eps", "v", "auto"},
+	"clip-skip":  {"1", "2", "3"},
 }
 
 // flagSets returns the flag set of every command that has flags.
 func flagSets() map[string]*flagSet {
 	m := &Main{}
 	return map[string]*flagSet{
-		"serve":  (&serveCommand{m: m}).flags(&serveConfig{}),
-		"api":    (&apiCommand{m: m}).flags(&apiConfig{}),
-		"worker": (&workerCommand{m: m}).flags(&workerConfig{}),
-		"pull":   (&pullCommand{m: m}).flags(&pullConfig{}),
-		"models": (&modelsCommand{m: m}).flags(&modelsConfig{}),
-		"rm":     (&rmCommand{m: m}).flags(&modelsDirConfig{}),
-		"run":    (&runCommand{m: m}).flags(&runConfig{}, new(string)),
-		"image":  (&imageCommand{m: m}).flags(&imageCommandConfig{}, &imageFlagValues{}),
+		"serve":   (&serveCommand{m: m}).flags(&serveConfig{}),
+		"api":     (&apiCommand{m: m}).flags(&apiConfig{}),
+		"worker":  (&workerCommand{m: m}).flags(&workerConfig{}),
+		"pull":    (&pullCommand{m: m}).flags(&pullConfig{}),
+		"models":  (&modelsCommand{m: m}).flags(&modelsConfig{}),
+		"rm":      (&rmCommand{m: m}).flags(&modelsDirConfig{}),
+		"run":     (&runCommand{m: m}).flags(&runConfig{}, new(string)),
+		"image":   (&imageCommand{m: m}).flags(&imageCommandConfig{}, &imageFlagValues{}),
+		"txt2img": (&txt2imgCommand{m: m}).flags(&txt2imgConfig{}),
 	}
 }
 

@@ -95,6 +95,7 @@ func (m *Main) commands() []struct {
 		{"run", "chat with a model through a running server (or in-process with --local)", &runCommand{m: m}},
 		{"image", "generate an image through a running server", &imageCommand{m: m}},
 		{"tokenize", "print the token ids of a text under a GGUF model's tokenizer", &tokenizeCommand{m: m}},
+		{"txt2img", "generate an image from a prompt with the native diffusion engine, in-process", &txt2imgCommand{m: m}},
 		{"generate", "generate text from a prompt with the native engine and report its speed", &generateCommand{m: m}},
 		{"healthcheck", "exit 0 when a running server's health URL answers 200 (container health checks)", &healthcheckCommand{m: m}},
 		{"version", "print the version", &versionCommand{m: m}},

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/neovratz/neovratz/internal/engine/diffusion"
 	"github.com/neovratz/neovratz/internal/engine/llama"
 	"github.com/neovratz/neovratz/internal/modelstore"
+	"github.com/neovratz/neovratz/internal/safetensors"
 	"github.com/neovratz/neovratz/internal/worker"
 )
 
@@ -37,7 +39,7 @@ func (e *llamaEngine) Close() error {
 // openLlama opens the model file of a model entry (mapped, not read) and starts the native
 // engine on it, recording the load time or the failure in loads.
 func openLlama(m modelConfig, env engineEnv, loads *worker.EngineLoads) (*llamaEngine, error) {
-	path, err := modelFile(m.Llama.Model, env)
+	path, err := modelFile(m.Llama.Model, env, "llama")
 	if err != nil {
 		loads.Failed(m.Name)
 		return nil, keyError("llama.model", "%v", err)
@@ -68,9 +70,44 @@ func openLlama(m modelConfig, env engineEnv, loads *worker.EngineLoads) (*llamaE
 	return &llamaEngine{Engine: eng, model: model}, nil
 }
 
-// modelFile finds the GGUF file a llama.model setting names: a path to a file, or the name of
-// a model in the models directory (as `neovratz models` lists it).
-func modelFile(ref string, env engineEnv) (string, error) {
+// openDiffusion opens the checkpoint of a model entry (mapped, not read) and starts the native
+// diffusion engine on it, recording the load time or the failure in loads. Closing the engine
+// unmaps the checkpoint.
+func openDiffusion(m modelConfig, env engineEnv, loads *worker.EngineLoads) (*diffusion.Engine, error) {
+	d := m.Diffusion
+	path, err := modelFile(d.Model, env, "diffusion")
+	if err != nil {
+		loads.Failed(m.Name)
+		return nil, keyError("diffusion.model", "%v", err)
+	}
+	start := time.Now()
+	model, err := diffusion.Open(path)
+	if err != nil {
+		loads.Failed(m.Name)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	opts := diffusion.EngineOptions{Name: m.Name, Threads: d.Threads, RNG: d.RNG, Prediction: prediction(d.Prediction),
+		ClipSkip: d.ClipSkip, Scheduler: d.Scheduler}
+	if opts.Threads == 0 {
+		opts.Threads = runtime.NumCPU()
+	}
+	eng, err := diffusion.NewEngine(model, opts)
+	if err != nil {
+		model.Close()
+		loads.Failed(m.Name)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	took := time.Since(start)
+	loads.Loaded(m.Name, took)
+	env.logger.Info("model loaded", "model", m.Name, "engine", "diffusion", "file", path, "seconds", took.Seconds(),
+		"family", string(model.Kind.Family), "threads", opts.Threads)
+	return eng, nil
+}
+
+// modelFile finds the file a llama.model or diffusion.model setting names: a path to a file,
+// or the name of a model in the models directory (as `neovratz models` lists it) that engine
+// loads.
+func modelFile(ref string, env engineEnv, engine string) (string, error) {
 	ref = strings.TrimSpace(ref)
 	path := ref
 	if env.home != nil {
@@ -93,33 +130,47 @@ func modelFile(ref string, env engineEnv) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := nativeLoadable(m); err != nil {
+	got, err := nativeLoadable(m)
+	if err != nil {
 		return "", err
+	}
+	if got != engine {
+		return "", fmt.Errorf("%w: %s is for engine %s, not %s", errNotNative, m.Name, got, engine)
 	}
 	return m.Path, nil
 }
 
-// errNotNative says why a model of the models directory is not for the native LLM engine.
+// errNotNative says why a model of the models directory is not for a native engine.
 var errNotNative = errors.New("not a model the native engine loads")
 
-// nativeLoadable tells, from what the directory listing knows, whether the native LLM engine
-// can try a model: one GGUF file.
-func nativeLoadable(m modelstore.Model) error {
+// nativeLoadable tells which native engine can try a model of the models directory: llama for
+// one GGUF file, diffusion for a single-file SD 1.x or 2.x checkpoint (its tensor header is
+// read to tell; the weights are not).
+func nativeLoadable(m modelstore.Model) (engine string, err error) {
 	switch {
-	case m.Format == modelstore.FormatSafetensors:
-		return fmt.Errorf("%w: %s is an image checkpoint (safetensors) and the native diffusion engine is not available yet", errNotNative, m.Name)
-	case m.Format != modelstore.FormatGGUF:
-		return fmt.Errorf("%w: %s is a %s file", errNotNative, m.Name, m.Format)
 	case len(m.Files) > 1:
-		return fmt.Errorf("%w: %s is split into %d files and the native engine loads single-file models (merge them with llama-gguf-split --merge)",
+		return "", fmt.Errorf("%w: %s is split into %d files and the native engines load single-file models (merge them with llama-gguf-split --merge)",
 			errNotNative, m.Name, len(m.Files))
+	case m.Format == modelstore.FormatGGUF:
+		return "llama", nil
+	case m.Format == modelstore.FormatSafetensors:
+		f, err := safetensors.Open(m.Path)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", errNotNative, err)
+		}
+		defer f.Close()
+		if _, err := diffusion.Detect(f); err != nil {
+			return "", fmt.Errorf("%w: %s: %v", errNotNative, m.Name, err)
+		}
+		return "diffusion", nil
 	}
-	return nil
+	return "", fmt.Errorf("%w: %s is a %s file", errNotNative, m.Name, m.Format)
 }
 
 // modelsDirModels is the models section serve makes of its models directory when its config
-// file has none: every GGUF model, under its name, on the native engine. Files the engine
-// cannot take are logged once and left out; a missing or empty directory serves nothing.
+// file has none: every GGUF model and every SD 1.x/2.x checkpoint, under its name, on the
+// native engines. Files they cannot take are logged once and left out; a missing or empty
+// directory serves nothing.
 func modelsDirModels(dir string, logger *slog.Logger) ([]modelConfig, error) {
 	list, err := modelstore.New(dir).List()
 	if err != nil {
@@ -127,8 +178,15 @@ func modelsDirModels(dir string, logger *slog.Logger) ([]modelConfig, error) {
 	}
 	var models []modelConfig
 	for _, m := range list {
-		if err := nativeLoadable(m); err != nil {
+		engine, err := nativeLoadable(m)
+		if err != nil {
 			logger.Warn("skipping a model the native engine cannot load", "model", m.Name, "file", m.Path, "err", err)
+			continue
+		}
+		if engine == "diffusion" {
+			// The engine runs one generation at a time, on all its threads.
+			models = append(models, modelConfig{Name: m.Name, Kind: string(worker.KindImage), Slots: 1,
+				Engine: "diffusion", Diffusion: &diffusionConfig{Model: m.Path}})
 			continue
 		}
 		models = append(models, modelConfig{Name: m.Name, Kind: string(worker.KindText), Slots: defaultSlots,

@@ -66,7 +66,7 @@ func TestServeModelsDir(t *testing.T) {
 		`"msg":"model loaded","model":"tiny-qwen2","engine":"llama"`,
 		`"msg":"skipping a model the native engine cannot load","model":"broken"`,
 		`"msg":"skipping a model the native engine cannot load","model":"sd-tiny"`,
-		"native diffusion engine is not available yet",
+		"no SD UNet",
 	} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s:\n%s", want, logs)
@@ -213,7 +213,7 @@ func TestLlamaEngineConfig(t *testing.T) {
 		{"home path", "{name: a, kind: text, slots: 1, engine: llama, llama: {model: ~/linked.gguf}, limits: {max-context: 100}}", "", 100},
 		{"unknown name", "{name: a, kind: text, slots: 1, engine: llama, llama: {model: tiny-qwen}}", `model a: llama.model: model "tiny-qwen" not found in ` + modelsDir + " (did you mean tiny-qwen2?)", 0},
 		{"missing path", "{name: a, kind: text, slots: 1, engine: llama, llama: {model: /nonexistent/m.gguf}}", "model a: llama.model: stat /nonexistent/m.gguf", 0},
-		{"image checkpoint", "{name: a, kind: text, slots: 1, engine: llama, llama: {model: sd-tiny}}", "llama.model: not a model the native engine loads: sd-tiny is an image checkpoint", 0},
+		{"image checkpoint", "{name: a, kind: text, slots: 1, engine: llama, llama: {model: sd-tiny}}", "llama.model: not a model the native engine loads: sd-tiny: unsupported model", 0},
 		{"unloadable", "{name: a, kind: text, slots: 1, engine: llama, llama: {model: broken}}", "model a: gguf", 0},
 	}
 	for _, tc := range tests {

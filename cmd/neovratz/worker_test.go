@@ -27,7 +27,7 @@ func TestParseModels(t *testing.T) {
 		{"bad kind", "models: [{name: a, kind: audio, slots: 1, engine: sim}]", "models[0] (a): kind: must be text, image or embedding"},
 		{"no slots", "models: [{name: a, kind: text, engine: sim}]", "models[0] (a): slots: must be at least 1"},
 		{"no engine", "models: [{name: a, kind: text, slots: 1}]", "models[0] (a): engine: is required"},
-		{"unknown engine", "models: [{name: a, kind: text, slots: 1, engine: magic}]", `engine: must be one of llama, openai, image, process, sim (got "magic")`},
+		{"unknown engine", "models: [{name: a, kind: text, slots: 1, engine: magic}]", `engine: must be one of llama, diffusion, openai, image, process, sim (got "magic")`},
 		{"settings of another engine", "models: [{name: a, kind: text, slots: 1, engine: sim, openai: {base-url: 'http://x'}}]", `openai: is set but the engine is "sim"`},
 		{"openai without url", "models: [{name: a, kind: text, slots: 1, engine: openai}]", "openai.base-url: is required"},
 		{"openai bad url", "models: [{name: a, kind: text, slots: 1, engine: openai, openai: {base-url: 'x:80'}}]", "openai.base-url: want an http"},

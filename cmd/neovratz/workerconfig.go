@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/neovratz/neovratz/internal/engine/diffusion/rng"
 	"github.com/neovratz/neovratz/internal/engine/imageup"
 	"github.com/neovratz/neovratz/internal/engine/openaiup"
 	"github.com/neovratz/neovratz/internal/engine/process"
@@ -31,7 +33,7 @@ import (
 //	    kind: text                    # text, image or embedding
 //	    slots: 8                      # jobs at once
 //	    limits: {max-tokens: 4096, max-context: 8192}
-//	    engine: openai                # llama, openai, image, process, sim (load tests only)
+//	    engine: openai                # llama, diffusion, openai, image, process, sim (load tests only)
 //	    openai:                       # the settings of the engine named above
 //	      base-url: http://127.0.0.1:8000/v1
 //	      model: meta-llama/Llama-3.1-8B-Instruct
@@ -48,11 +50,12 @@ type modelConfig struct {
 	// StreamInterval spaces a job's event writes after the first (see worker.Model).
 	StreamInterval duration `yaml:"stream-interval"`
 
-	Llama   *llamaConfig   `yaml:"llama"`
-	OpenAI  *openaiConfig  `yaml:"openai"`
-	Image   *imageConfig   `yaml:"image"`
-	Process *processConfig `yaml:"process"`
-	Sim     *simConfig     `yaml:"sim"`
+	Llama     *llamaConfig     `yaml:"llama"`
+	Diffusion *diffusionConfig `yaml:"diffusion"`
+	OpenAI    *openaiConfig    `yaml:"openai"`
+	Image     *imageConfig     `yaml:"image"`
+	Process   *processConfig   `yaml:"process"`
+	Sim       *simConfig       `yaml:"sim"`
 }
 
 type limitsConfig struct {
@@ -70,6 +73,20 @@ type llamaConfig struct {
 	Context int    `yaml:"context"` // caps the model's context length; 0: the model's
 	// Sequences is how many sequences advance together in one batched step; 0: slots.
 	Sequences int `yaml:"sequences"`
+}
+
+// diffusionConfig is the native diffusion engine's settings.
+type diffusionConfig struct {
+	// Model is a Stable Diffusion checkpoint's path (.safetensors), or the name of a model in
+	// the models directory.
+	Model   string `yaml:"model"`
+	Threads int    `yaml:"threads"` // goroutines for the kernels; 0: one per CPU
+	RNG     string `yaml:"rng"`     // cuda (default) or cpu
+	// Prediction is eps, v or auto (eps: the weights cannot tell).
+	Prediction string `yaml:"prediction"`
+	ClipSkip   int    `yaml:"clip-skip"` // 0: the model family's default
+	// Scheduler is the noise schedule of every request; "": the sampler's default.
+	Scheduler string `yaml:"scheduler"`
 }
 
 type openaiConfig struct {
@@ -240,7 +257,7 @@ func (m modelConfig) check() error {
 	case time.Duration(m.StreamInterval) > 10*time.Second:
 		return keyError("stream-interval", "must be at most 10s")
 	}
-	sections := map[string]bool{"llama": m.Llama != nil, "openai": m.OpenAI != nil, "image": m.Image != nil, "process": m.Process != nil, "sim": m.Sim != nil}
+	sections := map[string]bool{"llama": m.Llama != nil, "diffusion": m.Diffusion != nil, "openai": m.OpenAI != nil, "image": m.Image != nil, "process": m.Process != nil, "sim": m.Sim != nil}
 	for name, set := range sections {
 		if set && name != m.Engine {
 			return keyError(name, "is set but the engine is %q", m.Engine)
@@ -259,6 +276,24 @@ func (m modelConfig) check() error {
 			return keyError("llama.sequences", "must not be negative (0: slots)")
 		case m.Kind != string(worker.KindText):
 			return keyError("engine", "llama serves text models")
+		}
+	case "diffusion":
+		d := m.Diffusion
+		switch {
+		case d == nil || strings.TrimSpace(d.Model) == "":
+			return keyError("diffusion.model", "is required for engine diffusion (a .safetensors checkpoint or a model name in the models directory)")
+		case d.Threads < 0:
+			return keyError("diffusion.threads", "must not be negative (0: one per CPU)")
+		case d.RNG != "" && d.RNG != rng.CUDA && d.RNG != rng.CPU:
+			return keyError("diffusion.rng", "must be cuda or cpu (got %q)", d.RNG)
+		case d.Prediction != "" && !slices.Contains(predictionNames, d.Prediction):
+			return keyError("diffusion.prediction", "must be %s (got %q)", strings.Join(predictionNames, ", "), d.Prediction)
+		case d.ClipSkip < 0:
+			return keyError("diffusion.clip-skip", "must not be negative (0: the model family's default)")
+		case d.Scheduler != "" && !slices.Contains(schedulerNames, d.Scheduler):
+			return keyError("diffusion.scheduler", "must be %s (got %q)", strings.Join(schedulerNames, ", "), d.Scheduler)
+		case m.Kind != string(worker.KindImage):
+			return keyError("engine", "diffusion serves image models")
 		}
 	case "openai":
 		if m.OpenAI == nil || m.OpenAI.BaseURL == "" {
@@ -301,7 +336,7 @@ func (m modelConfig) check() error {
 }
 
 // engineNames are the engines a model may name.
-var engineNames = []string{"llama", "openai", "image", "process", "sim"}
+var engineNames = []string{"llama", "diffusion", "openai", "image", "process", "sim"}
 
 // engineSet is the engines built from a models section.
 type engineSet struct {
@@ -321,7 +356,7 @@ type startingProcess struct {
 
 // engineEnv is what building engines needs besides the models section.
 type engineEnv struct {
-	modelsDir string                 // where a llama.model that is not a file is looked up
+	modelsDir string                 // where a llama.model or diffusion.model that is not a file is looked up
 	home      func() (string, error) // for a ~ in llama.model
 	logger    *slog.Logger
 	reg       prometheus.Registerer // the worker's registry
@@ -388,6 +423,17 @@ func buildEngines(models []modelConfig, env engineEnv) (*engineSet, error) {
 			if limits.MaxContext == 0 || limits.MaxContext > e.Context() {
 				limits.MaxContext = e.Context()
 			}
+		case "diffusion":
+			e, err := openDiffusion(m, env, loads)
+			if err != nil && env.skipUnloadable {
+				logger.Warn("skipping a model the native engine cannot load", "model", m.Name, "file", m.Diffusion.Model, "err", err)
+				continue
+			}
+			if err != nil {
+				s.Close()
+				return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			eng = e
 		case "openai":
 			e, err := openaiup.New(m.OpenAI.engineConfig(m.Slots))
 			if err != nil {

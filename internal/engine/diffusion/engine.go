@@ -35,6 +35,9 @@ type EngineOptions struct {
 	Prediction string
 	// ClipSkip is 0 for the family's default.
 	ClipSkip int
+	// Scheduler is the noise schedule (discrete, karras, simple, lcm); ""
+	// for the sampler's default.
+	Scheduler string
 	// Seed picks a seed when a request asks for a random one (-1); nil
 	// uses math/rand/v2.
 	Seed func() int64
@@ -76,7 +79,7 @@ func (e *Engine) GenerateImage(ctx context.Context, req inference.ImageRequest, 
 	p := Params{
 		Prompt: req.Prompt, Negative: req.NegativePrompt, Width: req.Width, Height: req.Height,
 		Steps: req.Steps, CFGScale: float32(req.CFGScale), Sampler: req.Sampler,
-		RNG: e.opts.RNG, Prediction: e.opts.Prediction, ClipSkip: e.opts.ClipSkip,
+		Scheduler: e.opts.Scheduler, RNG: e.opts.RNG, Prediction: e.opts.Prediction, ClipSkip: e.opts.ClipSkip,
 	}
 	if p.Width == 0 {
 		p.Width = DefaultSize

@@ -15,21 +15,63 @@ const chunkRows = 256
 // Forward computes dst[r*Out+o] = W·x[r] + b for n rows of x (In values
 // each), the activations rounded to the weight's activation type first.
 func (l *Linear) Forward(dst, x []float32, n int, pool *kernels.Pool) {
-	at := kernels.ActivationType(l.Type)
-	rb := kernels.RowBytes(at, l.In)
-	acts := make([]byte, min(n, chunkRows)*rb)
+	b := l.newBuf(min(n, chunkRows))
 	for r0 := 0; r0 < n; r0 += chunkRows {
 		m := min(chunkRows, n-r0)
-		kernels.QuantizeActivations(l.Type, x[r0*l.In:(r0+m)*l.In], acts[:m*rb])
-		kernels.MatMul(dst[r0*l.Out:(r0+m)*l.Out], l.W, l.Type, l.Out, l.In, acts[:m*rb], m, pool)
+		// Each row rounds on its own, so the rows split among the threads
+		// give the same values.
+		pool.Run(m, 0, func(lo, hi int) { b.round(x[(r0+lo)*l.In:(r0+hi)*l.In], lo, hi) })
+		l.matmul(dst[r0*l.Out:(r0+m)*l.Out], b, m, pool)
+	}
+}
+
+// actBuf holds rows of activations rounded for a Linear: float32 rows of
+// F16 values for F16 weights (kernels.MatMulF16 widens nothing then), rows
+// quantized by kernels.QuantizeActivations otherwise.
+type actBuf struct {
+	l    *Linear
+	f16  []float32
+	q    []byte
+	qRow int
+}
+
+func (l *Linear) newBuf(rows int) *actBuf {
+	b := &actBuf{l: l}
+	if l.Type == gguf.TypeF16 {
+		b.f16 = make([]float32, rows*l.In)
+		return b
+	}
+	b.qRow = kernels.RowBytes(kernels.ActivationType(l.Type), l.In)
+	b.q = make([]byte, rows*b.qRow)
+	return b
+}
+
+// round stores the rows x as rows [lo, hi) of the buffer.
+func (b *actBuf) round(x []float32, lo, hi int) {
+	in := b.l.In
+	if b.f16 != nil {
+		kernels.RoundF16(b.f16[lo*in:hi*in], x)
+		return
+	}
+	kernels.QuantizeActivations(b.l.Type, x, b.q[lo*b.qRow:hi*b.qRow])
+}
+
+// matmul multiplies the first m rows of b and adds the bias.
+func (l *Linear) matmul(dst []float32, b *actBuf, m int, pool *kernels.Pool) {
+	if b.f16 != nil {
+		kernels.MatMulF16(dst, l.W, l.Out, l.In, b.f16[:m*l.In], m, pool)
+	} else {
+		kernels.MatMul(dst, l.W, l.Type, l.Out, l.In, b.q[:m*b.qRow], m, pool)
 	}
 	if l.B != nil {
-		for r := range n {
-			row := dst[r*l.Out : (r+1)*l.Out]
-			for i, b := range l.B {
-				row[i] += b
+		pool.Run(m, 0, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := dst[r*l.Out : (r+1)*l.Out]
+				for i, b := range l.B {
+					row[i] += b
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -47,87 +89,115 @@ func (c *Conv2D) Forward(x *Map, pool *kernels.Pool) *Map {
 		return out
 	}
 	// im2col a chunk of output pixels at a time, each row ordered
-	// (channel, ky, kx) as the weight is.
+	// (channel, ky, kx) as the weight is, and rounded straight away: the
+	// pixels split among the threads.
 	cols := make([]float32, min(n, chunkRows)*c.In)
+	b := c.newBuf(min(n, chunkRows))
 	for p0 := 0; p0 < n; p0 += chunkRows {
 		m := min(chunkRows, n-p0)
-		for p := range m {
-			y, xx := (p0+p)/ow*stride, (p0+p)%ow*stride
-			row := cols[p*c.In : (p+1)*c.In]
-			for ky := range c.K {
-				sy := y + ky - pad
-				for kx := range c.K {
-					sx := xx + kx - pad
-					k := ky*c.K + kx
-					if sy < 0 || sy >= x.H || sx < 0 || sx >= x.W {
-						for ch := range c.InC {
-							row[ch*c.K*c.K+k] = 0
-						}
-						continue
-					}
-					src := x.Data[(sy*x.W+sx)*x.C:]
-					for ch := range c.InC {
-						row[ch*c.K*c.K+k] = src[ch]
-					}
-				}
+		pool.Run(m, 0, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				c.im2col(cols[p*c.In:(p+1)*c.In], x, (p0+p)/ow*stride, (p0+p)%ow*stride, pad)
 			}
-		}
-		c.Linear.Forward(out.Data[p0*c.Out:(p0+m)*c.Out], cols[:m*c.In], m, pool)
+			b.round(cols[lo*c.In:hi*c.In], lo, hi)
+		})
+		c.matmul(out.Data[p0*c.Out:(p0+m)*c.Out], b, m, pool)
 	}
 	return out
+}
+
+// im2col writes the row of the output pixel whose window starts at (y, xx)
+// (before padding).
+func (c *Conv2D) im2col(row []float32, x *Map, y, xx, pad int) {
+	kk := c.K * c.K
+	for ky := range c.K {
+		sy := y + ky - pad
+		for kx := range c.K {
+			sx := xx + kx - pad
+			k := ky*c.K + kx
+			if sy < 0 || sy >= x.H || sx < 0 || sx >= x.W {
+				for ch := range c.InC {
+					row[ch*kk+k] = 0
+				}
+				continue
+			}
+			src := x.Data[(sy*x.W+sx)*x.C : (sy*x.W+sx)*x.C+c.InC]
+			for ch, v := range src {
+				row[ch*kk+k] = v
+			}
+		}
+	}
 }
 
 // GroupNorm normalizes x in place over groups of channels (and all
 // pixels), then scales and shifts per channel; sums in float64 as
-// ggml_group_norm keeps them.
-func GroupNorm(x *Map, groups int, nm Norm, eps float32) {
+// ggml_group_norm keeps them. The groups split among the pool's threads.
+func GroupNorm(x *Map, groups int, nm Norm, eps float32, pool *kernels.Pool) {
 	per := x.C / groups
 	n := x.H * x.W
-	for g := range groups {
-		c0 := g * per
-		var sum float64
-		for p := range n {
-			for _, v := range x.Data[p*x.C+c0 : p*x.C+c0+per] {
-				sum += float64(v)
-			}
+	pool.Run(groups, 1, func(g0, g1 int) {
+		for g := g0; g < g1; g++ {
+			groupNorm(x, g*per, per, n, nm, eps)
 		}
-		mean := float32(sum / float64(n*per))
-		var sq float64
-		for p := range n {
-			for _, v := range x.Data[p*x.C+c0 : p*x.C+c0+per] {
-				d := v - mean
-				sq += float64(d * d)
-			}
+	})
+}
+
+func groupNorm(x *Map, c0, per, n int, nm Norm, eps float32) {
+	var sum float64
+	for p := range n {
+		for _, v := range x.Data[p*x.C+c0 : p*x.C+c0+per] {
+			sum += float64(v)
 		}
-		scale := float32(1 / math.Sqrt(sq/float64(n*per)+float64(eps)))
-		for p := range n {
-			row := x.Data[p*x.C+c0 : p*x.C+c0+per]
-			for i, v := range row {
-				row[i] = (v-mean)*scale*nm.W[c0+i] + nm.B[c0+i]
-			}
+	}
+	mean := float32(sum / float64(n*per))
+	var sq float64
+	for p := range n {
+		for _, v := range x.Data[p*x.C+c0 : p*x.C+c0+per] {
+			d := v - mean
+			sq += float64(d * d)
+		}
+	}
+	scale := float32(1 / math.Sqrt(sq/float64(n*per)+float64(eps)))
+	w, b := nm.W[c0:c0+per], nm.B[c0:c0+per]
+	for p := range n {
+		row := x.Data[p*x.C+c0 : p*x.C+c0+per]
+		for i, v := range row {
+			row[i] = (v-mean)*scale*w[i] + b[i]
 		}
 	}
 }
 
-// SiLU applies x·σ(x) in place.
-func SiLU(x []float32) { kernels.SiLU(x, x) }
+// elementwise is the chunk of values each thread takes at a time in the
+// element-wise operations.
+const elementwise = 64 << 10
+
+// SiLU applies x·σ(x) in place, chunks of x spread over the pool.
+func SiLU(x []float32, pool *kernels.Pool) {
+	pool.Run(len(x), elementwise, func(lo, hi int) { kernels.SiLU(x[lo:hi], x[lo:hi]) })
+}
 
 // Upsample2x repeats each pixel into a 2×2 block (nearest neighbour).
-func Upsample2x(x *Map) *Map {
+func Upsample2x(x *Map, pool *kernels.Pool) *Map {
 	out := NewMap(x.C, 2*x.H, 2*x.W)
-	for y := range out.H {
-		for xx := range out.W {
-			copy(out.Data[(y*out.W+xx)*x.C:(y*out.W+xx+1)*x.C], x.Data[((y/2)*x.W+xx/2)*x.C:])
+	pool.Run(out.H, 0, func(lo, hi int) {
+		for y := lo; y < hi; y++ {
+			for xx := range out.W {
+				copy(out.Data[(y*out.W+xx)*x.C:(y*out.W+xx+1)*x.C], x.Data[((y/2)*x.W+xx/2)*x.C:])
+			}
 		}
-	}
+	})
 	return out
 }
 
-// Add adds y to x in place.
-func Add(x, y []float32) {
-	for i, v := range y {
-		x[i] += v
-	}
+// Add adds y to x in place, chunks spread over the pool (nil for small
+// vectors).
+func Add(x, y []float32, pool *kernels.Pool) {
+	pool.Run(len(y), elementwise, func(lo, hi int) {
+		xs := x[lo:hi]
+		for i, v := range y[lo:hi] {
+			xs[i] += v
+		}
+	})
 }
 
 // Attention computes, for each of nq query rows, softmax(q·kᵀ·scale)·v
@@ -199,11 +269,13 @@ func f32Bytes(x []float32) []byte {
 }
 
 // Concat joins a and b (same size) along the channels: a's first.
-func Concat(a, b *Map) *Map {
+func Concat(a, b *Map, pool *kernels.Pool) *Map {
 	out := NewMap(a.C+b.C, a.H, a.W)
-	for p := range a.H * a.W {
-		copy(out.Data[p*out.C:], a.Data[p*a.C:(p+1)*a.C])
-		copy(out.Data[p*out.C+a.C:], b.Data[p*b.C:(p+1)*b.C])
-	}
+	pool.Run(a.H*a.W, 0, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			copy(out.Data[p*out.C:], a.Data[p*a.C:(p+1)*a.C])
+			copy(out.Data[p*out.C+a.C:], b.Data[p*b.C:(p+1)*b.C])
+		}
+	})
 	return out
 }

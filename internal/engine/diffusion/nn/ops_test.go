@@ -102,7 +102,7 @@ func TestGroupNorm(t *testing.T) {
 	x := &Map{C: 8, H: 3, W: 5, Data: randSlice(r, 8*15)}
 	orig := append([]float32(nil), x.Data...)
 	nm := Norm{W: randSlice(r, 8), B: randSlice(r, 8)}
-	GroupNorm(x, 4, nm, 1e-6)
+	GroupNorm(x, 4, nm, 1e-6, nil)
 	for g := range 4 {
 		var vals []float64
 		for p := range 15 {
@@ -132,7 +132,7 @@ func TestGroupNorm(t *testing.T) {
 
 func TestUpsample2x(t *testing.T) {
 	x := &Map{C: 2, H: 1, W: 2, Data: []float32{1, 2, 3, 4}}
-	got := Upsample2x(x)
+	got := Upsample2x(x, nil)
 	want := []float32{1, 2, 1, 2, 3, 4, 3, 4, 1, 2, 1, 2, 3, 4, 3, 4}
 	if got.H != 2 || got.W != 4 {
 		t.Fatalf("size %dx%d", got.H, got.W)
@@ -187,7 +187,7 @@ func testAttention(t *testing.T) {
 func TestConcat(t *testing.T) {
 	a := &Map{C: 1, H: 1, W: 2, Data: []float32{1, 2}}
 	b := &Map{C: 2, H: 1, W: 2, Data: []float32{3, 4, 5, 6}}
-	got := Concat(a, b)
+	got := Concat(a, b, nil)
 	want := []float32{1, 3, 4, 2, 5, 6}
 	for i := range want {
 		if got.Data[i] != want[i] {

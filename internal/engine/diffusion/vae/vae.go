@@ -139,38 +139,38 @@ func (d *Decoder) Decode(latent *nn.Map, pool *kernels.Pool) *nn.Map {
 			h = lv.blocks[i].forward(h, pool)
 		}
 		if lv.upsample != nil {
-			h = lv.upsample.Forward(nn.Upsample2x(h), pool)
+			h = lv.upsample.Forward(nn.Upsample2x(h, pool), pool)
 		}
 	}
-	nn.GroupNorm(h, groups, d.normOut, eps)
-	nn.SiLU(h.Data)
+	nn.GroupNorm(h, groups, d.normOut, eps, pool)
+	nn.SiLU(h.Data, pool)
 	return d.convOut.Forward(h, pool)
 }
 
 func (r *resnet) forward(x *nn.Map, pool *kernels.Pool) *nn.Map {
 	h := &nn.Map{C: x.C, H: x.H, W: x.W, Data: append([]float32(nil), x.Data...)}
-	nn.GroupNorm(h, groups, r.norm1, eps)
-	nn.SiLU(h.Data)
+	nn.GroupNorm(h, groups, r.norm1, eps, pool)
+	nn.SiLU(h.Data, pool)
 	h = r.conv1.Forward(h, pool)
-	nn.GroupNorm(h, groups, r.norm2, eps)
-	nn.SiLU(h.Data)
+	nn.GroupNorm(h, groups, r.norm2, eps, pool)
+	nn.SiLU(h.Data, pool)
 	h = r.conv2.Forward(h, pool)
 	if r.shortcut != nil {
 		x = r.shortcut.Forward(x, pool)
 	}
-	nn.Add(h.Data, x.Data)
+	nn.Add(h.Data, x.Data, pool)
 	return h
 }
 
 func (a *attention) forward(x *nn.Map, pool *kernels.Pool) *nn.Map {
 	h := &nn.Map{C: x.C, H: x.H, W: x.W, Data: append([]float32(nil), x.Data...)}
-	nn.GroupNorm(h, groups, a.norm, eps)
+	nn.GroupNorm(h, groups, a.norm, eps, pool)
 	q, k, v := a.q.Forward(h, pool), a.k.Forward(h, pool), a.v.Forward(h, pool)
 	n := x.H * x.W
 	out := nn.NewMap(x.C, x.H, x.W)
 	nn.Attention(out.Data, q.Data, k.Data, v.Data, n, n, 1, x.C, float32(1/math.Sqrt(float64(x.C))), pool)
 	out = a.proj.Forward(out, pool)
-	nn.Add(out.Data, x.Data)
+	nn.Add(out.Data, x.Data, pool)
 	return out
 }
 

@@ -79,7 +79,7 @@ func TestJobSurvivesEngineCrash(t *testing.T) {
 				t.Errorf("attempts = %d, want 2 (the crash, then the retry)", got.Attempts)
 			}
 			var res inference.TextResult
-			if err := json.Unmarshal(got.Result, &res); err != nil || res.Usage.CompletionTokens != 40 {
+			if err := json.Unmarshal(got.Result, &res); err != nil || res.Usage.CompletionTokens != simTokens {
 				t.Errorf("result %s: %v", got.Result, err)
 			}
 			break

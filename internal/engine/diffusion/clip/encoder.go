@@ -1,11 +1,10 @@
 package clip
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"strconv"
 
+	"github.com/neovratz/neovratz/internal/engine/diffusion/nn"
 	"github.com/neovratz/neovratz/internal/gguf"
 	"github.com/neovratz/neovratz/internal/kernels"
 	"github.com/neovratz/neovratz/internal/safetensors"
@@ -111,7 +110,7 @@ func (l *loader) floats(name string, shape ...int) []float32 {
 	if t == nil {
 		return nil
 	}
-	return toFloat32(t.DType, t.Data)
+	return nn.Float32s(t.DType, t.Data)
 }
 
 func (l *loader) norm(prefix string, d int) norm {
@@ -124,7 +123,7 @@ func (l *loader) linear(prefix string, rows, cols int) linear {
 	if t == nil {
 		return linear{}
 	}
-	return linear{w: t.Data, wt: ggufType(t.DType), rows: rows, cols: cols, b: b}
+	return linear{w: t.Data, wt: nn.Type(t.DType), rows: rows, cols: cols, b: b}
 }
 
 func loadSD1(f *safetensors.File) (*Encoder, error) {
@@ -138,7 +137,7 @@ func loadSD1(f *safetensors.File) (*Encoder, error) {
 	pos := l.tensor(sd1Prefix+"embeddings.position_embedding.weight", -1, d)
 	if pos != nil {
 		e.Positions = pos.Shape[0]
-		e.posEmb = toFloat32(pos.DType, pos.Data)
+		e.posEmb = nn.Float32s(pos.DType, pos.Data)
 	}
 	for i := 0; ; i++ {
 		p := sd1Prefix + "encoder.layers." + strconv.Itoa(i) + "."
@@ -172,7 +171,7 @@ func loadSD2(f *safetensors.File) (*Encoder, error) {
 	pos := l.tensor(sd2Prefix+"positional_embedding", -1, d)
 	if pos != nil {
 		e.Positions = pos.Shape[0]
-		e.posEmb = toFloat32(pos.DType, pos.Data)
+		e.posEmb = nn.Float32s(pos.DType, pos.Data)
 	}
 	for i := 0; ; i++ {
 		p := sd2Prefix + "transformer.resblocks." + strconv.Itoa(i) + "."
@@ -189,7 +188,7 @@ func loadSD2(f *safetensors.File) (*Encoder, error) {
 		w := l.tensor(p+"attn.in_proj_weight", 3*d, d)
 		b := l.floats(p+"attn.in_proj_bias", 3*d)
 		if w != nil {
-			in = linear{w: w.Data, wt: ggufType(w.DType), rows: 3 * d, cols: d, b: b}
+			in = linear{w: w.Data, wt: nn.Type(w.DType), rows: 3 * d, cols: d, b: b}
 		}
 		q, k, v := in.split3()
 		e.layers = append(e.layers, layer{
@@ -230,30 +229,4 @@ func (l linear) split3() (a, b, c linear) {
 		return p
 	}
 	return part(0), part(1), part(2)
-}
-
-func ggufType(d safetensors.DType) gguf.Type {
-	switch d {
-	case safetensors.F16:
-		return gguf.TypeF16
-	case safetensors.BF16:
-		return gguf.TypeBF16
-	}
-	return gguf.TypeF32
-}
-
-// toFloat32 converts little-endian tensor data to float32.
-func toFloat32(d safetensors.DType, p []byte) []float32 {
-	out := make([]float32, len(p)/d.Size())
-	for i := range out {
-		switch d {
-		case safetensors.F16:
-			out[i] = gguf.F16ToFloat32(uint16(p[2*i]) | uint16(p[2*i+1])<<8)
-		case safetensors.BF16:
-			out[i] = gguf.BF16ToFloat32(uint16(p[2*i]) | uint16(p[2*i+1])<<8)
-		default:
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
-		}
-	}
-	return out
 }

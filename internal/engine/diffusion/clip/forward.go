@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/neovratz/neovratz/internal/engine/diffusion/nn"
 	"github.com/neovratz/neovratz/internal/kernels"
 )
 
@@ -30,7 +31,7 @@ func (e *Encoder) Encode(ids []int, clipSkip int, pool *kernels.Pool) ([]float32
 		if id < 0 || id >= vocab {
 			return nil, fmt.Errorf("clip: token id %d outside the %d-token vocabulary", id, vocab)
 		}
-		row := toFloat32(e.tokEmb.DType, e.tokEmb.Data[id*rowBytes:(id+1)*rowBytes])
+		row := nn.Float32s(e.tokEmb.DType, e.tokEmb.Data[id*rowBytes:(id+1)*rowBytes])
 		for j := range d {
 			x[i*d+j] = row[j] + e.posEmb[i*d+j]
 		}

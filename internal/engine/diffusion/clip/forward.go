@@ -90,9 +90,9 @@ func (e *Encoder) block(l *layer, x []float32, s *scratch, pool *kernels.Pool) {
 	layerNorm(s.h, x, l.ln2.w, l.ln2.b)
 	s.forward(s.ff, &l.fc1, s.h, n, pool)
 	if e.OpenCLIP {
-		gelu(s.ff)
+		nn.GELU(s.ff)
 	} else {
-		quickGELU(s.ff)
+		nn.QuickGELU(s.ff)
 	}
 	s.forward(s.h, &l.fc2, s.ff, n, pool)
 	addTo(x, s.h)

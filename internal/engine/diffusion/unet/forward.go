@@ -127,7 +127,7 @@ func (t *transformer) forward(x *nn.Map, context []float32, pool *kernels.Pool) 
 			for p := lo; p < hi; p++ {
 				row := ff[p*2*inner : (p+1)*2*inner]
 				gate := row[inner:]
-				gelu(gate)
+				nn.GELU(gate)
 				for i := range inner {
 					gated[p*inner+i] = row[i] * gate[i]
 				}

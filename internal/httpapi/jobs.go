@@ -61,7 +61,12 @@ func (s *Server) renderJob(j job.Job, base string) jobView {
 		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, Deadline: j.Deadline, Error: j.Error}
 	if j.Status == job.StatusSucceeded && len(j.Result) > 0 {
 		res, err := s.renderResult(j, base)
-		if err != nil {
+		var ce *Error
+		if errors.As(err, &ce) && ce.Status == http.StatusBadRequest {
+			// The input asked for what the result cannot give (embedding dimensions above the
+			// model's size, known only once it answered): say so in place of the result.
+			v.Error = &job.Error{Code: "invalid_request", Message: ce.Param + ": " + ce.Message}
+		} else if err != nil {
 			s.log.Error("render job result", "job", j.ID, "err", err)
 		} else {
 			v.Result = res
@@ -99,6 +104,11 @@ func (s *Server) renderResult(j job.Job, base string) (any, error) {
 		}
 		var req openai.EmbeddingRequest
 		_ = json.Unmarshal(j.Input, &req)
+		if req.Dimensions != nil {
+			if err := shortenEmbeddings(&res, *req.Dimensions, j.Model, "input.dimensions"); err != nil {
+				return nil, err
+			}
+		}
 		return embeddingResponse(j.Model, req.EncodingFormat, res), nil
 	case job.KindImage:
 		var res inference.ImageResult
@@ -160,6 +170,9 @@ func validateInput(kind job.Kind, model string, input json.RawMessage) (json.Raw
 		var req openai.EmbeddingRequest
 		if err = inference.Decode(input, &req); err == nil {
 			_, err = inference.FromEmbedding(&req)
+		}
+		if err == nil {
+			err = checkDimensions(req.Dimensions, "input.dimensions")
 		}
 	case job.KindImage:
 		var req openai.ImageRequest

@@ -145,6 +145,9 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if _, err := inference.FromEmbedding(&req); err != nil {
 		return err
 	}
+	if err := checkDimensions(req.Dimensions, "dimensions"); err != nil {
+		return err
+	}
 	fin, _, err := s.call(w, r, submission{kind: job.KindEmbedding, model: req.Model, input: body, priority: job.PriorityNormal}, nil, false)
 	if err != nil {
 		return err
@@ -153,8 +156,15 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(fin.Result, &res); err != nil {
 		return errInternal(fmt.Errorf("job %s: decode embedding result: %w", fin.ID, err))
 	}
+	// The model did the work, so its tokens count even when the dimensions turn out too many:
+	// the registry does not know a model's embedding size before its first answer.
 	s.chargeTokens(keyOf(r), res.Usage.TotalTokens)
 	s.metrics.promptTokens.WithLabelValues(fin.Model).Add(float64(res.Usage.PromptTokens))
+	if req.Dimensions != nil {
+		if err := shortenEmbeddings(&res, *req.Dimensions, fin.Model, "dimensions"); err != nil {
+			return err
+		}
+	}
 	writeJSON(w, http.StatusOK, embeddingResponse(fin.Model, req.EncodingFormat, res))
 	return nil
 }

@@ -205,6 +205,39 @@ func legacyLogprobs(l []openai.TokenLogprob, offset int) *openai.CompletionLogpr
 	return out
 }
 
+// checkDimensions checks an embedding request's dimensions as far as it can be before the
+// model answers: a positive integer. param names the field in errors.
+func checkDimensions(dims *int, param string) error {
+	if dims != nil && *dims < 1 {
+		return errBadRequest(param, "must be a positive integer")
+	}
+	return nil
+}
+
+// shortenEmbeddings applies OpenAI's dimensions to res: each vector is cut to its first dims
+// values and scaled back to unit length, as text-embedding-3 models return them. dims above
+// the model's size is a client error (param names the field).
+func shortenEmbeddings(res *inference.EmbeddingResult, dims int, model, param string) error {
+	for i, v := range res.Embeddings {
+		if dims > len(v) {
+			return errBadRequest(param, "must be at most %d, the size of the embeddings of the model %q", len(v), model)
+		}
+		v = v[:dims]
+		var sum float64
+		for _, x := range v {
+			sum += float64(x) * float64(x)
+		}
+		out := make([]float32, dims)
+		if norm := math.Sqrt(sum); norm > 0 {
+			for k, x := range v {
+				out[k] = float32(float64(x) / norm)
+			}
+		}
+		res.Embeddings[i] = out
+	}
+	return nil
+}
+
 // embeddingResponse renders an embedding result.
 func embeddingResponse(model, format string, res inference.EmbeddingResult) openai.EmbeddingList {
 	out := openai.EmbeddingList{Object: "list", Model: model, Usage: res.Usage, Data: []openai.Embedding{}}

@@ -18,17 +18,19 @@ import (
 //	go test ./internal/kernels -run '^$' -bench . -benchtime 300ms
 
 func impls(b *testing.B, f func(b *testing.B)) {
-	for _, simd := range []bool{true, false} {
-		name := "generic"
-		if simd {
-			if !simdAvailable {
-				continue
-			}
-			name = simdName
+	type impl struct {
+		name       string
+		simd, gemm bool
+	}
+	list := []impl{{gemmName, true, true}, {simdName, true, false}, {"generic", false, false}}
+	for _, im := range list {
+		if im.simd && !simdAvailable || im.gemm && !gemmAvailable {
+			continue
 		}
-		b.Run(name, func(b *testing.B) {
-			useSIMD(simd)
-			defer useSIMD(true)
+		b.Run(im.name, func(b *testing.B) {
+			useGEMM(im.gemm)
+			useSIMD(im.simd)
+			defer useGEMM(true)
 			f(b)
 		})
 	}
@@ -56,6 +58,15 @@ func BenchmarkVecDot(b *testing.B) {
 
 var sink float32
 
+// gemmVariants lists how MatMul can run ty here: on the int8 GEMM kernels
+// (true) where this CPU has them for ty, and without (false).
+func gemmVariants(ty gguf.Type) []bool {
+	if gemmAvailable && useGEMM(true) && kernelsOf(ty).gemm != nil {
+		return []bool{true, false}
+	}
+	return []bool{false}
+}
+
 // BenchmarkMatMul multiplies a Qwen2.5-0.5B feed-forward matrix by one
 // activation row (decode) on 1 and 2 threads, and by 8 rows (8 sequences
 // batched) on 2 threads.
@@ -68,7 +79,7 @@ func BenchmarkMatMul(b *testing.B) {
 				continue
 			}
 			w := quantized(ty, randomRows(3, rows, cols, 0.1))
-			for _, run := range []struct{ threads, acts int }{{1, 1}, {2, 1}, {2, 8}} {
+			for _, run := range []struct{ threads, acts int }{{1, 1}, {2, 1}, {2, 8}, {2, 128}} {
 				acts := activations(ty, randomRows(4, run.acts, cols, 1))
 				dst := make([]float32, rows*run.acts)
 				name := fmt.Sprintf("%v/%dx%d/t%d/b%d", ty, rows, cols, run.threads, run.acts)

@@ -23,6 +23,7 @@ type typeKernels struct {
 	actQ    func(src []float32, dst []byte) // the CPU backend's quantizer, when t is an activation type
 	dot     dotFunc                         // weight·activation, when t is a weight type
 	dot4    dot4Func                        // four activation rows at once, where SIMD has it
+	gemm    *groupGEMM                      // MatMul's int8 GEMM path, where SIMD has it
 }
 
 // generic holds the pure-Go kernels; active is what the exported functions
@@ -33,19 +34,19 @@ var generic, active kernelTable
 type kernelTable [gguf.TypeBF16 + 1]typeKernels
 
 func init() {
-	generic[gguf.TypeF32] = typeKernels{dequantF32, quantF32, quantF32, dotF32Row, nil}
-	generic[gguf.TypeF16] = typeKernels{dequantF16, quantF16, quantF16, dotF16Row, nil}
-	generic[gguf.TypeBF16] = typeKernels{dequantBF16, quantBF16, quantBF16, dotBF16Row, nil}
-	generic[gguf.TypeQ8_0] = typeKernels{dequantQ8_0, quantQ8_0, quantQ8_0Act, dotQ8_0, nil}
-	generic[gguf.TypeQ8_1] = typeKernels{dequantQ8_1, quantQ8_1, quantQ8_1Act, nil, nil}
-	generic[gguf.TypeQ4_0] = typeKernels{dequantQ4_0, quantQ4_0, nil, dotQ4_0, nil}
-	generic[gguf.TypeQ4_1] = typeKernels{dequantQ4_1, quantQ4_1, nil, dotQ4_1, nil}
-	generic[gguf.TypeQ5_0] = typeKernels{dequantQ5_0, quantQ5_0, nil, dotQ5_0, nil}
-	generic[gguf.TypeQ5_1] = typeKernels{dequantQ5_1, quantQ5_1, nil, dotQ5_1, nil}
-	generic[gguf.TypeQ4_K] = typeKernels{dequantQ4K, quantQ4K, nil, dotQ4K, nil}
-	generic[gguf.TypeQ5_K] = typeKernels{dequantQ5K, quantQ5K, nil, dotQ5K, nil}
-	generic[gguf.TypeQ6_K] = typeKernels{dequantQ6K, quantQ6K, nil, dotQ6K, nil}
-	generic[gguf.TypeQ8_K] = typeKernels{dequantQ8K, quantQ8K, quantQ8K, nil, nil}
+	generic[gguf.TypeF32] = typeKernels{dequantF32, quantF32, quantF32, dotF32Row, nil, nil}
+	generic[gguf.TypeF16] = typeKernels{dequantF16, quantF16, quantF16, dotF16Row, nil, nil}
+	generic[gguf.TypeBF16] = typeKernels{dequantBF16, quantBF16, quantBF16, dotBF16Row, nil, nil}
+	generic[gguf.TypeQ8_0] = typeKernels{dequantQ8_0, quantQ8_0, quantQ8_0Act, dotQ8_0, nil, nil}
+	generic[gguf.TypeQ8_1] = typeKernels{dequantQ8_1, quantQ8_1, quantQ8_1Act, nil, nil, nil}
+	generic[gguf.TypeQ4_0] = typeKernels{dequantQ4_0, quantQ4_0, nil, dotQ4_0, nil, nil}
+	generic[gguf.TypeQ4_1] = typeKernels{dequantQ4_1, quantQ4_1, nil, dotQ4_1, nil, nil}
+	generic[gguf.TypeQ5_0] = typeKernels{dequantQ5_0, quantQ5_0, nil, dotQ5_0, nil, nil}
+	generic[gguf.TypeQ5_1] = typeKernels{dequantQ5_1, quantQ5_1, nil, dotQ5_1, nil, nil}
+	generic[gguf.TypeQ4_K] = typeKernels{dequantQ4K, quantQ4K, nil, dotQ4K, nil, nil}
+	generic[gguf.TypeQ5_K] = typeKernels{dequantQ5K, quantQ5K, nil, dotQ5K, nil, nil}
+	generic[gguf.TypeQ6_K] = typeKernels{dequantQ6K, quantQ6K, nil, dotQ6K, nil, nil}
+	generic[gguf.TypeQ8_K] = typeKernels{dequantQ8K, quantQ8K, quantQ8K, nil, nil, nil}
 	useSIMD(true)
 }
 
@@ -58,12 +59,37 @@ func useSIMD(on bool) bool {
 	simdOn = on && simdAvailable
 	if simdOn {
 		installSIMD(&active)
+		if gemmOn && gemmAvailable {
+			installGEMM(&active)
+		}
 	}
 	return simdOn
 }
 
 // simdOn records whether active holds SIMD kernels.
 var simdOn bool
+
+// gemmOn selects the int8 GEMM kernels where the CPU has them; tests and
+// benchmarks turn it off (useGEMM) to compare with the AVX2 kernels.
+var gemmOn = true
+
+// useGEMM turns the int8 GEMM kernels on or off (with SIMD on) and reports
+// whether they are in use afterwards. Not safe while kernels run.
+func useGEMM(on bool) bool {
+	gemmOn = on
+	useSIMD(true)
+	return simdOn && gemmOn && gemmAvailable
+}
+
+// GEMM names the int8 matrix kernels MatMul uses for batches on this
+// machine: "avx512vnni" where the CPU has AVX-512 VNNI (Q8_0 weights), ""
+// where MatMul multiplies row by row with the dot products of SIMD().
+func GEMM() string {
+	if simdOn && gemmOn && gemmAvailable {
+		return gemmName
+	}
+	return ""
+}
 
 // SIMD names the instruction set the kernels use on this machine: "avx2"
 // (AVX2, FMA and F16C on amd64) or "generic" (pure Go).

@@ -9,3 +9,11 @@ const (
 )
 
 func installSIMD(*kernelTable) {}
+
+// Nor int8 GEMM kernels.
+const (
+	gemmAvailable = false
+	gemmName      = ""
+)
+
+func installGEMM(*kernelTable) {}

@@ -36,6 +36,10 @@ func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, 
 		panic(fmt.Sprintf("kernels: MatMul %v %dx%d by %d rows: weights %d bytes (need %d), activations %d (need %d), dst %d (need %d)",
 			wt, rows, cols, nActs, len(w), rows*wrb, len(acts), nActs*arb, len(dst), nActs*rows))
 	}
+	if k.gemm != nil && rows > 0 && nActs > 0 && cols > 0 {
+		matMulGroups(k.gemm, dst, w, wrb, rows, cols, acts, arb, nActs, pool)
+		return
+	}
 	m := matmulTask{dot: k.dot, dot4: k.dot4, dst: dst, w: w, wrb: wrb, rows: rows, cols: cols, acts: acts, arb: arb, nActs: nActs}
 	// Chunks of rows: enough of them per thread to balance, each big enough
 	// that handing it out costs little beside its dot products, and small
@@ -106,4 +110,45 @@ func (m *matmulTask) run(lo, hi int) {
 			}
 		}
 	}
+}
+
+// matMulGroups is MatMul on a type's groupGEMM path.
+func matMulGroups(g *groupGEMM, dst []float32, w []byte, wrb, rows, cols int, acts []byte, arb, nActs int, pool *Pool) {
+	nb := cols / g.blockSize
+	m := groupTask{g: g, dst: dst, w: w, wrb: wrb, rows: rows, cols: cols, acts: acts, arb: arb, nActs: nActs, nb: nb}
+	need := nb * nActs * (g.quantsBytes + g.sideBytes)
+	if pool == nil {
+		m.prepare(make([]byte, need))
+		m.run(0, rows)
+		return
+	}
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	bufs := &pool.gemmBufs
+	if cap(bufs.acts) < need {
+		bufs.acts = make([]byte, need)
+	}
+	if bufs.packs == nil {
+		bufs.packs = make(chan []byte, pool.threads)
+		for range pool.threads {
+			bufs.packs <- nil
+		}
+	}
+	m.packs = bufs.packs
+	m.prepare(bufs.acts[:need])
+	threads := pool.threads
+	if rows*wrb*nActs < minParallelBytes*threads {
+		threads = 1
+	}
+	// Chunks of whole groups, several per thread so that a delayed thread
+	// takes fewer; a group's packing is done once whatever the chunk.
+	chunk := (rows + 8*threads - 1) / (8 * threads)
+	chunk = (chunk + groupRows - 1) / groupRows * groupRows
+	if threads == 1 || chunk >= rows {
+		m.run(0, rows)
+		return
+	}
+	pool.gm = m
+	defer func() { pool.gm = groupTask{} }()
+	pool.runLocked(rows, chunk, &pool.gm)
 }

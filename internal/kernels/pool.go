@@ -28,6 +28,9 @@ type Pool struct {
 	chunk int
 	next  atomic.Int64
 	mm    matmulTask // MatMul's arguments, kept here so a call allocates nothing
+	gm    groupTask  // the same on the groupGEMM path
+	// gemmBufs are the groupGEMM path's buffers, used under mu.
+	gemmBufs gemmBuffers
 }
 
 // task is a parallel operation over the index range [0, n).

@@ -98,6 +98,16 @@ func TestPoolPanic(t *testing.T) {
 	}
 }
 
+// rowResult is what MatMul must give for one weight row and activation row:
+// VecDot's result, or on the int8 GEMM path the pure-Go VecDot's, whose
+// arithmetic the GEMM kernels follow.
+func rowResult(ty gguf.Type, cols int, w, a []byte) float32 {
+	if g := kernelsOf(ty).gemm; g != nil {
+		return g.rowDot(cols, w, a)
+	}
+	return VecDot(ty, cols, w, a)
+}
+
 // TestMatMul checks MatMul against VecDot row by row for every weight type,
 // several activation counts (decode, batched, and a prompt longer than one
 // activation tile), odd row counts and pools.
@@ -119,7 +129,7 @@ func TestMatMul(t *testing.T) {
 						MatMul(dst, w, ty, rows, cols, acts, nActs, p)
 						for a := 0; a < nActs; a++ {
 							for r := 0; r < rows; r++ {
-								want := VecDot(ty, cols, w[r*wrb:(r+1)*wrb], acts[a*arb:(a+1)*arb])
+								want := rowResult(ty, cols, w[r*wrb:(r+1)*wrb], acts[a*arb:(a+1)*arb])
 								if got := dst[a*rows+r]; math.Float32bits(got) != math.Float32bits(want) {
 									t.Fatalf("dst[%d][%d] = %v, VecDot = %v", a, r, got, want)
 								}

@@ -24,14 +24,22 @@ func BenchmarkMatMulStreaming(b *testing.B) {
 		acts := activations(ty, randomRows(2, 1, cols, 1))
 		dst := make([]float32, rows)
 		for _, threads := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%v/t%d", ty, threads), func(b *testing.B) {
-				p := NewPool(threads)
-				defer p.Close()
-				b.SetBytes(int64(len(w)))
-				for b.Loop() {
-					MatMul(dst, w, ty, rows, cols, acts, 1, p)
+			for _, gemm := range gemmVariants(ty) {
+				name := fmt.Sprintf("%v/t%d", ty, threads)
+				if gemm {
+					name += "/" + gemmName
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					useGEMM(gemm)
+					defer useGEMM(true)
+					p := NewPool(threads)
+					defer p.Close()
+					b.SetBytes(int64(len(w)))
+					for b.Loop() {
+						MatMul(dst, w, ty, rows, cols, acts, 1, p)
+					}
+				})
+			}
 		}
 	}
 }

@@ -46,6 +46,7 @@ type Runner struct {
 	rowSeq   []int
 	rowPos   []int
 	cs       []float32 // RoPE cos/sin
+	kf, vf   []float32 // a layer's keys and values as float32, for the tiled attention
 }
 
 // NewRunner returns a Runner using threads goroutines (0: one per CPU) for sequences of at
@@ -291,45 +292,71 @@ func (r *Runner) attention(li int, steps []Step, n int) {
 	// pass, which for one sequence alone is the same thing) keeps a sequence's results
 	// independent of what else shares its batch.
 	group := p.Heads / p.KVHeads
+	tiled := func(t int) bool { return len(steps[r.rowSeq[t]].Tokens) >= faTile }
 	r.pool.run(n*p.Heads, 1, func(lo, hi int, scratch []float32) {
 		for item := lo; item < hi; item++ {
 			t, h := item/p.Heads, item%p.Heads
-			c := steps[r.rowSeq[t]].Cache
-			if len(steps[r.rowSeq[t]].Tokens) >= faTile {
-				// The tiled path takes the query heads that share a KV head together,
-				// converting each key and value once for all of them.
-				if h%group == 0 {
-					q := r.q[t*qd+h*hd : t*qd+(h+group)*hd]
-					out := r.att[t*qd+h*hd : t*qd+(h+group)*hd]
-					attendF32(out, q, hd, c, li, h/group, r.rowPos[t], scale, scratch)
-				}
+			if tiled(t) {
 				continue
 			}
 			q := r.q[t*qd+h*hd : t*qd+(h+1)*hd]
 			out := r.att[t*qd+h*hd : t*qd+(h+1)*hd]
-			attendF16(out, q, c, li, h/group, r.rowPos[t], scale, scratch)
+			attendF16(out, q, steps[r.rowSeq[t]].Cache, li, h/group, r.rowPos[t], scale, scratch)
 		}
 	})
+	// The tiled path, a sequence at a time: its keys and values converted to float32 once
+	// for all its rows, then the query heads that share a KV head taken together.
+	for first := 0; first < n; {
+		s := steps[r.rowSeq[first]]
+		rows := len(s.Tokens)
+		if !tiled(first) {
+			first += rows
+			continue
+		}
+		keys, vals := r.convertKV(s.Cache, li, r.rowPos[first+rows-1]+1)
+		kvd := s.Cache.kvDim
+		r.pool.run(rows*p.KVHeads, 1, func(lo, hi int, scratch []float32) {
+			for item := lo; item < hi; item++ {
+				t, kvh := first+item/p.KVHeads, item%p.KVHeads
+				q := r.q[t*qd+kvh*group*hd : t*qd+(kvh+1)*group*hd]
+				out := r.att[t*qd+kvh*group*hd : t*qd+(kvh+1)*group*hd]
+				attendF32(out, q, hd, keys, vals, kvd, kvh, r.rowPos[t], scale, scratch)
+			}
+		})
+		first += rows
+	}
+}
+
+// convertKV returns layer li's keys and values of c's first n positions as float32,
+// position-major like the cache, in the Runner's buffers.
+func (r *Runner) convertKV(c *KVCache, li, n int) (keys, vals []float32) {
+	size := n * c.kvDim
+	if cap(r.kf) < size {
+		r.kf, r.vf = make([]float32, size), make([]float32, size)
+	}
+	keys, vals = r.kf[:size], r.vf[:size]
+	for i, h := range c.k[li][:size] {
+		keys[i] = f16ToF32[h]
+	}
+	for i, h := range c.v[li][:size] {
+		vals[i] = f16ToF32[h]
+	}
+	return keys, vals
 }
 
 // faTile is GGML_FA_TILE_Q: from this many query rows on, ggml takes the tiled path.
 const faTile = 64
 
 // attendF32 is attention in F32 for the query heads in q (heads of hd floats back to back)
-// against kv head kvh up to position pos. Each key and value is converted to float32 once for
-// all the heads and used with the kernels' float dot and axpy. scratch must hold
-// attendF32Scratch(hd, heads, pos+1) floats.
-func attendF32(out, q []float32, hd int, c *KVCache, li, kvh, pos int, scale float32, scratch []float32) {
-	kvd := c.kvDim
+// against kv head kvh up to position pos, with keys and values already float32 (convertKV:
+// position-major, kvd floats a position), on the kernels' float dot and axpy. scratch must
+// hold attendF32Scratch(hd, heads, pos+1) floats.
+func attendF32(out, q []float32, hd int, keys, vals []float32, kvd, kvh, pos int, scale float32, scratch []float32) {
 	heads, n := len(q)/hd, pos+1
-	row := scratch[:hd]
 	scores := scratch[hd : hd+heads*n] // head g's scores at [g*n, (g+1)*n)
 	sums := scratch[hd+heads*n : attendF32Scratch(hd, heads, n)]
-	keys, vals := c.k[li], c.v[li]
 	for j := range n {
-		for i, h := range keys[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd] {
-			row[i] = f16ToF32[h]
-		}
+		row := keys[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
 		for g := range heads {
 			scores[g*n+j] = kernels.Dot(q[g*hd:(g+1)*hd], row) * scale
 		}
@@ -350,9 +377,7 @@ func attendF32(out, q []float32, hd int, c *KVCache, li, kvh, pos int, scale flo
 	}
 	clear(out)
 	for j := range n {
-		for i, h := range vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd] {
-			row[i] = f16ToF32[h]
-		}
+		row := vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
 		for g := range heads {
 			kernels.Axpy(scores[g*n+j], row, out[g*hd:(g+1)*hd])
 		}
@@ -366,7 +391,7 @@ func attendF32(out, q []float32, hd int, c *KVCache, li, kvh, pos int, scale flo
 	}
 }
 
-// attendF32Scratch is the scratch attendF32 needs: a converted row, the scores and the sums.
+// attendF32Scratch is the scratch attendF32 needs: hd floats left free, the scores and the sums.
 func attendF32Scratch(hd, heads, n int) int { return hd + heads*n + heads }
 
 // attendF16 is ggml's vector flash attention for one query head: the query rounded to F16,

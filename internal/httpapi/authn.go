@@ -95,7 +95,8 @@ func (s *Server) checkTokens(ctx context.Context, w http.ResponseWriter, k *auth
 	return nil
 }
 
-// chargeTokens counts a finished call's tokens against its key.
+// chargeTokens counts a finished call's tokens against its key. Synchronous calls charge as
+// they answer; async jobs when the end-of-job pool sees them end (webhook.go).
 func (s *Server) chargeTokens(k *auth.Key, n int) {
 	if k.Limits.TokensPerMinute <= 0 || n <= 0 {
 		return
@@ -158,9 +159,14 @@ func (s *Server) releaseSlot(k *auth.Key, jobID string) {
 	if k.Limits.ConcurrentJobs <= 0 {
 		return
 	}
+	s.releaseSlotOf(k.ID, jobID)
+}
+
+// releaseSlotOf gives back the slot job jobID holds of key keyID's concurrent jobs.
+func (s *Server) releaseSlotOf(keyID, jobID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.cfg.Slots.Release(ctx, "jobs:"+k.ID, jobID); err != nil {
-		s.log.Warn("release job slot", "key", k.ID, "job", jobID, "err", err)
+	if err := s.cfg.Slots.Release(ctx, "jobs:"+keyID, jobID); err != nil {
+		s.log.Warn("release job slot", "key", keyID, "job", jobID, "err", err)
 	}
 }

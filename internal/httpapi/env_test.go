@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/broker/redisbroker"
 	"github.com/neovratz/neovratz/internal/broker/sqlitebroker"
+	"github.com/neovratz/neovratz/internal/outbox"
 	"github.com/neovratz/neovratz/internal/redistest"
 )
 
@@ -76,7 +78,9 @@ func newEnvWith(t *testing.T, kind string, bcfg broker.Config, mod ...func(*Conf
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := &env{reg: prometheus.NewRegistry(), logs: logs}
 	cfg := Config{Logger: logger, Registry: e.reg, Version: map[string]string{"version": "test"}, KeepAlive: time.Second,
-		Webhooks: WebhookConfig{Backoff: func(int) time.Duration { return 50 * time.Millisecond }}}
+		// The tests' webhook receivers listen on loopback, which webhooks may reach only when allowed.
+		Webhooks: WebhookConfig{Backoff: func(int) time.Duration { return 50 * time.Millisecond },
+			AllowNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
 	switch kind {
 	case "sqlite":
 		dir := t.TempDir()
@@ -90,6 +94,12 @@ func newEnvWith(t *testing.T, kind string, bcfg broker.Config, mod ...func(*Conf
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { store.Close() })
+		ob, err := outbox.OpenSQLite(ctx, filepath.Join(dir, "broker.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ob.Close() })
+		cfg.Outbox = ob
 		e.b = b
 		e.keys = auth.NewKeys(store, nil)
 		cfg.Limiter, cfg.Slots = auth.NewMemoryLimiter(nil), auth.NewMemorySlots(nil)
@@ -104,6 +114,7 @@ func newEnvWith(t *testing.T, kind string, bcfg broker.Config, mod ...func(*Conf
 		e.b = b
 		e.keys = auth.NewKeys(auth.NewRedisStore(rdb, prefix), nil)
 		cfg.Limiter, cfg.Slots = auth.NewRedisLimiter(rdb, prefix), auth.NewRedisSlots(rdb, prefix)
+		cfg.Outbox = outbox.NewRedis(rdb, prefix)
 	default:
 		t.Fatalf("unknown broker %q", kind)
 	}

@@ -2,11 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -219,23 +219,43 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if len(idem) > job.MaxIdempotencyKeyLen {
 		return errBadRequest("Idempotency-Key", "must be at most %d bytes", job.MaxIdempotencyKeyLen)
 	}
+	k := keyOf(r)
+	var end *jobEnd // what the API owes the job when it ends
 	if req.Webhook != nil {
-		if err := req.Webhook.validate(); err != nil {
+		if err := req.Webhook.validate(r.Context(), s); err != nil {
 			return err
 		}
-		if !s.hooks.reserve() {
-			return errUnavailable("webhooks_busy", "Too many webhook deliveries are pending; retry later.", 5*time.Second)
+		end = &jobEnd{URL: req.Webhook.URL, Secret: req.Webhook.Secret, Delivery: hex.EncodeToString(randomBytes(8))}
+	}
+	if k.Limits.TokensPerMinute > 0 {
+		if end == nil {
+			end = &jobEnd{}
+		}
+		end.TPM = k.Limits.TokensPerMinute
+	}
+	sub := submission{kind: req.Kind, model: model, input: input, priority: req.Priority,
+		idempotencyKey: idem, maxAttempts: req.MaxAttempts, deadline: s.cfg.Now().Add(s.cfg.AsyncDeadline),
+		slotTTL: s.cfg.AsyncDeadline + time.Hour}
+	pending := "" // the job id the outbox holds an entry for
+	if end != nil {
+		end.Owner, end.Slot = k.ID, k.Limits.ConcurrentJobs > 0
+		// The entry is written before the enqueue, so that no replica stop can leave an
+		// enqueued job without it.
+		sub.beforeEnqueue = func(ctx context.Context, j job.Job) error {
+			if err := s.hooks.put(ctx, j.ID, *end); err != nil {
+				return errInternal(fmt.Errorf("record end-of-job work: %w", err))
+			}
+			pending = j.ID
+			return nil
 		}
 	}
-	j, existing, err := s.submit(r.Context(), w, r, submission{kind: req.Kind, model: model, input: input, priority: req.Priority,
-		idempotencyKey: idem, maxAttempts: req.MaxAttempts, deadline: s.cfg.Now().Add(s.cfg.AsyncDeadline),
-		slotTTL: s.cfg.AsyncDeadline + time.Hour})
-	if req.Webhook != nil {
-		if err != nil || existing {
-			// Nothing new to watch: the first submission's webhook, if any, is on its way.
-			s.hooks.unreserve()
+	j, existing, err := s.submit(r.Context(), w, r, sub)
+	if pending != "" {
+		if err != nil || existing || j.ID != pending {
+			// Nothing new to watch: the first submission's entry, if any, stands.
+			s.hooks.drop(pending)
 		} else {
-			s.hooks.add(hookTask{jobID: j.ID, url: req.Webhook.URL, secret: req.Webhook.Secret, key: *keyOf(r)})
+			s.hooks.ready(pending, *end)
 		}
 	}
 	if err != nil {
@@ -250,10 +270,13 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (h *webhookSpec) validate() error {
-	u, err := url.Parse(h.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return errBadRequest("webhook.url", "must be an absolute http or https URL")
+// validate checks the webhook: a URL this server may call (webhookaddr.go) and a secret.
+func (h *webhookSpec) validate(ctx context.Context, s *Server) error {
+	if len(h.URL) > 2048 {
+		return errBadRequest("webhook.url", "must be at most 2048 bytes")
+	}
+	if err := s.hooks.policy.validateURL(ctx, h.URL, s.cfg.Webhooks.LookupNetIP); err != nil {
+		return err
 	}
 	if len(h.Secret) < 16 || len(h.Secret) > 256 {
 		return errBadRequest("webhook.secret", "must be 16-256 bytes; it signs every delivery")

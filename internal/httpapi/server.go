@@ -20,6 +20,7 @@ import (
 	"github.com/neovratz/neovratz/internal/auth"
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/job"
+	"github.com/neovratz/neovratz/internal/outbox"
 	"github.com/neovratz/neovratz/internal/telemetry"
 )
 
@@ -77,6 +78,10 @@ type Config struct {
 	WorkerCacheTTL time.Duration
 
 	Webhooks WebhookConfig
+	// Outbox keeps the end-of-job work of async jobs (webhook deliveries, token charges) until
+	// it is done. Replicas must share one durable store (outbox.Redis, outbox.SQLite) for that
+	// work to survive a replica's stop; default an in-memory one, lost with the process.
+	Outbox outbox.Store
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -119,7 +124,8 @@ type Server struct {
 	handler http.Handler
 }
 
-// New returns a Server for cfg. It starts the webhook delivery pool, which Close stops.
+// New returns a Server for cfg. It starts the pool that does the end-of-job work of async jobs
+// (webhooks, token charges), which Close stops.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	switch {
@@ -141,13 +147,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Slots == nil {
 		cfg.Slots = auth.NewMemorySlots(cfg.Now)
 	}
+	if cfg.Outbox == nil {
+		cfg.Outbox = outbox.NewMemory()
+	}
 	m, err := newMetrics(cfg.Registry, cfg.Broker)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, b: cfg.Broker, log: cfg.Logger, metrics: m, sd: telemetry.NewServiceDiscovery(cfg.Broker, cfg.Logger)}
 	s.models = newCatalog(cfg.Broker, cfg.WorkerCacheTTL, cfg.Now)
-	s.hooks = newWebhooks(s, cfg.Webhooks)
+	s.hooks = newWebhooks(s, cfg.Webhooks, cfg.Outbox)
 	s.routes = s.routeTable()
 	s.handler = s.buildHandler()
 	return s, nil
@@ -156,8 +165,9 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close stops the webhook delivery pool, abandoning deliveries still pending (they are logged).
-// Call it after the HTTP server has shut down.
+// Close stops the end-of-job pool; the work it was doing goes back to the outbox for another
+// replica (or this one, restarted) to finish. Call it after the HTTP server has shut down and
+// before closing the outbox.
 func (s *Server) Close() error {
 	s.hooks.close()
 	return nil

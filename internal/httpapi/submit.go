@@ -55,6 +55,9 @@ type submission struct {
 	slotTTL time.Duration
 	// onEnqueued, when set, learns the stored job before anything is streamed.
 	onEnqueued func(job.Job)
+	// beforeEnqueue, when set, runs once the job is admitted and right before it is enqueued;
+	// an error stops the submission.
+	beforeEnqueue func(ctx context.Context, j job.Job) error
 }
 
 // checkModel refuses a model the key may not use (403), one nobody has heard of (404), one no
@@ -115,6 +118,12 @@ func (s *Server) submit(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	if err := s.acquireSlot(ctx, k, j.ID, sub.slotTTL); err != nil {
 		return job.Job{}, false, err
+	}
+	if sub.beforeEnqueue != nil {
+		if err := sub.beforeEnqueue(ctx, j); err != nil {
+			s.releaseSlot(k, j.ID)
+			return job.Job{}, false, err
+		}
 	}
 	stored, existing, err := s.b.Enqueue(ctx, j)
 	if err != nil || existing {

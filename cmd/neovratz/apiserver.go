@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +15,7 @@ import (
 	"github.com/neovratz/neovratz/internal/auth"
 	"github.com/neovratz/neovratz/internal/brokerhttp"
 	"github.com/neovratz/neovratz/internal/httpapi"
+	"github.com/neovratz/neovratz/internal/outbox"
 )
 
 // apiServerConfig is the configuration of the HTTP API that serve and api share.
@@ -21,6 +24,9 @@ type apiServerConfig struct {
 	AdminKey       string        // bootstrap admin key for an empty key store; generated when empty
 	PublicURL      string        // base of the URLs the API hands out; empty: each request's host
 	RequestTimeout time.Duration // a synchronous call's limit, queue wait included
+	// WebhookAllowNetworks lists, comma-separated, the non-public networks (CIDRs or single
+	// addresses) webhooks may reach; validated by checkNetworks.
+	WebhookAllowNetworks string
 }
 
 func (c *apiServerConfig) define(f *flagSet) {
@@ -28,6 +34,38 @@ func (c *apiServerConfig) define(f *flagSet) {
 	f.String(&c.AdminKey, "admin-key", "", "admin key (nvk_<id>_<secret>) created when no key exists yet; empty: one is generated and printed once (prefer the environment variable)", nil)
 	f.String(&c.PublicURL, "public-url", "", "base URL clients reach the API at, for the image URLs it hands out (empty: the request's own host)", checkHTTPURL)
 	f.Duration(&c.RequestTimeout, "request-timeout", 10*time.Minute, "longest a synchronous inference call may take, queue wait included, before its job is canceled (504)")
+	f.String(&c.WebhookAllowNetworks, "webhook-allow-networks", "", "comma-separated networks (CIDRs such as 10.20.0.0/16, or addresses) that webhooks may reach although they are loopback, private or link-local; empty: public addresses only", checkNetworks)
+}
+
+// parseNetworks parses a comma-separated list of CIDRs and single addresses.
+func parseNetworks(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if strings.Contains(f, "/") {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8", f)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+func checkNetworks(s string) error {
+	_, err := parseNetworks(s)
+	return err
 }
 
 // keyPrefix starts the Redis keys of API keys, rate limits and slots, as the broker's start
@@ -51,10 +89,27 @@ func keyStore(ctx context.Context, b *openedBroker, dataDir string) (auth.Store,
 // (serve registers its built-in worker's there too). dataDir holds the key store when the
 // broker is the embedded one.
 func (m *Main) runAPI(ctx context.Context, addr string, cfg apiServerConfig, b *openedBroker, dataDir string, reg *prometheus.Registry, logger *slog.Logger) error {
+	allow, err := parseNetworks(cfg.WebhookAllowNetworks) // validated with the flags
+	if err != nil {
+		return err
+	}
 	hc := httpapi.Config{
 		Broker: b.Broker, Logger: logger, Registry: reg, Version: currentBuild(),
 		PublicURL: cfg.PublicURL, SyncTimeout: cfg.RequestTimeout, AuthDisabled: !cfg.Auth,
 		WorkerHandler: workerHTTPHandler(b, logger),
+		Webhooks:      httpapi.WebhookConfig{AllowNetworks: allow},
+	}
+	// The end-of-job work of async jobs (webhooks, token charges) waits in an outbox every
+	// replica shares: Redis beside the broker, or a SQLite file beside the embedded one.
+	if b.rdb != nil {
+		hc.Outbox = outbox.NewRedis(b.rdb, keyPrefix)
+	} else {
+		ob, err := outbox.OpenSQLite(ctx, filepath.Join(dataDir, "outbox.db"))
+		if err != nil {
+			return fmt.Errorf("open webhook outbox: %w", err)
+		}
+		defer ob.Close() // after api.Close, deferred below
+		hc.Outbox = ob
 	}
 	if !cfg.Auth {
 		logger.Warn("authentication is OFF (--auth=false): anyone who reaches this server can use and administer it; for local development only")

@@ -191,6 +191,7 @@ var layerValues = map[string][3]string{
 	"hardware":        {"1x file GPU", "1x env GPU", "1x flag GPU"},
 
 	"advertise-metrics-addr": {"file-host:9101", "env-host:9102", "10.0.0.3:9103"},
+	"webhook-allow-networks": {"10.0.0.0/8", "127.0.0.1,::1", "10.20.0.0/16,fd00::/8"},
 
 	// pull, models, rm, run, image
 	"hf-endpoint":     {"http://file.example", "https://env.example", "http://flag.example"},
@@ -321,6 +322,8 @@ func TestUsageErrors(t *testing.T) {
 		{name: "bad log format", args: []string{"api", "--log-format", "xml"}, want: []string{"--log-format"}},
 		{name: "bad addr", args: []string{"serve", "--addr", "8080"}, want: []string{"--addr", "host:port"}},
 		{name: "bad redis url", args: []string{"serve", "--redis-url", "http://x"}, want: []string{"--redis-url"}},
+		{name: "bad webhook network", args: []string{"serve", "--webhook-allow-networks", "10.0.0.0/8,intranet"}, want: []string{"--webhook-allow-networks", `"intranet"`}},
+		{name: "bad webhook cidr", args: []string{"serve"}, env: env{"NEOVRATZ_WEBHOOK_ALLOW_NETWORKS": "10.0.0.0/33"}, want: []string{"--webhook-allow-networks", "NEOVRATZ_WEBHOOK_ALLOW_NETWORKS", "CIDR"}},
 		{name: "bad env value", args: []string{"serve"}, env: env{"NEOVRATZ_LEASE": "soon"}, want: []string{"--lease", "NEOVRATZ_LEASE"}},
 		{name: "bad env log level", args: []string{"serve"}, env: env{"NEOVRATZ_LOG_LEVEL": "loud"}, want: []string{"--log-level", "NEOVRATZ_LOG_LEVEL"}},
 		{name: "bad file value", args: []string{"serve"}, file: "queue-cap: lots\n", want: []string{"--queue-cap", "config file"}},

@@ -32,10 +32,11 @@ func (c *serveCommand) flags(cfg *serveConfig) *flagSet {
 Runs neovratz in one process: the HTTP server and the broker — the embedded SQLite broker in
 <data-dir>/broker.db, or Redis when --redis-url is given. No other service is needed.
 
-API keys live in <data-dir>/keys.db (in Redis with --redis-url). A worker in this process serves
-every GGUF model of --models-dir on the native engine ('neovratz pull' puts them there), each
-under its name; when the --config file has a "models" section (the same as 'neovratz worker'
-reads), it serves those models instead ("models: []" for none, when workers run elsewhere).
+API keys live in <data-dir>/keys.db, pending webhook deliveries in <data-dir>/outbox.db (both
+in Redis with --redis-url). A worker in this process serves every GGUF model of --models-dir on
+the native engine ('neovratz pull' puts them there), each under its name; when the --config file
+has a "models" section (the same as 'neovratz worker' reads), it serves those models instead
+("models: []" for none, when workers run elsewhere).
 `)
 	var config string
 	f.Config(&config)

@@ -126,6 +126,51 @@ const (
 type StatusEvent struct {
 	Status job.Status `json:"status"`
 	Error  *job.Error `json:"error,omitempty"`
+
+	// The event that ends a job that succeeded also carries its result, when that is at most
+	// MaxEventResult bytes, with its timings and attempts, so that whoever follows the log —
+	// the API answering a synchronous call — has the finished job without reading it (see
+	// Finished).
+	Result     json.RawMessage `json:"result,omitempty"`
+	StartedAt  time.Time       `json:"started_at,omitzero"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
+	Attempts   int             `json:"attempts,omitempty"`
+}
+
+// MaxEventResult is the largest result that the final status event carries; a larger one (an
+// image) is stored only with the job, not twice.
+const MaxEventResult = 64 << 10
+
+// FinalStatus returns the data of the status event that ends j (a running job, as its lease
+// holds it) with result at finishedAt.
+func FinalStatus(j job.Job, result json.RawMessage, finishedAt time.Time) json.RawMessage {
+	st := StatusEvent{Status: job.StatusSucceeded}
+	if len(result) > 0 && len(result) <= MaxEventResult && json.Valid(result) {
+		st.Result = result
+		st.StartedAt = j.StartedAt.UTC()
+		st.FinishedAt = finishedAt.UTC()
+		st.Attempts = j.Attempts
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		return json.RawMessage(`{"status":"succeeded"}`)
+	}
+	return b
+}
+
+// Finished returns j — the job as Enqueue returned it — finished as the final status event st
+// says, and whether st said enough for that: a job that succeeded with its result in the event.
+// Otherwise (a failure, a large result) the caller reads the job.
+func (st StatusEvent) Finished(j job.Job) (job.Job, bool) {
+	if st.Status != job.StatusSucceeded || len(st.Result) == 0 {
+		return j, false
+	}
+	j.Status = st.Status
+	j.Result = st.Result
+	j.StartedAt = st.StartedAt
+	j.FinishedAt = st.FinishedAt
+	j.Attempts = st.Attempts
+	return j, true
 }
 
 // ListFilter selects jobs for List.

@@ -34,6 +34,26 @@ func (s suite) testEvents(t *testing.T) {
 	if got, want := statusesOf(evs), []job.Status{job.StatusQueued, job.StatusRunning, job.StatusSucceeded}; !slices.Equal(got, want) {
 		t.Fatalf("status events = %v, want %v", got, want)
 	}
+	// The final event carries the result and the timings: a follower has the finished job
+	// without reading it, and it is the job that Get returns.
+	var final broker.StatusEvent
+	if err := json.Unmarshal(evs[len(evs)-1].Data, &final); err != nil {
+		t.Fatalf("final status event: %v", err)
+	}
+	fin, ok := final.Finished(j)
+	if !ok {
+		t.Fatalf("final status event %s carries no result", evs[len(evs)-1].Data)
+	}
+	got, err := b.Get(ctxFor(t), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fin.Status != got.Status || string(fin.Result) != string(got.Result) || !fin.StartedAt.Equal(got.StartedAt) ||
+		!fin.FinishedAt.Equal(got.FinishedAt) || fin.Attempts != got.Attempts {
+		t.Errorf("job from the final event = %s %s started %v finished %v attempts %d; Get: %s %s %v %v %d",
+			fin.Status, fin.Result, fin.StartedAt, fin.FinishedAt, fin.Attempts,
+			got.Status, got.Result, got.StartedAt, got.FinishedAt, got.Attempts)
+	}
 	var deltas []string
 	seen := map[string]bool{}
 	for _, ev := range evs {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/neovratz/neovratz/internal/broker"
+	"github.com/neovratz/neovratz/internal/job"
 )
 
 // DeadLetterRetention is how many times Config.Retention a dead-lettered job is kept.
@@ -191,10 +192,45 @@ func (b *Broker) cachedModelOf(ctx context.Context, id string) (model string, ca
 func (b *Broker) finished(ctx context.Context, id, owner string, ttl int64) {
 	_, nowMS, _ := b.now()
 	pipe := b.rdb.Pipeline()
-	pipe.PExpire(ctx, b.k.index(id), time.Duration(ttl)*time.Millisecond)
-	pipe.ZAdd(ctx, b.k.forget(), redis.Z{Score: float64(nowMS + ttl), Member: forgetMember(id, owner)})
+	b.finishedCmds(ctx, pipe, id, owner, ttl, nowMS)
 	if _, err := pipe.Exec(ctx); err != nil {
 		b.log.Warn("redis broker: schedule a finished job's cleanup", "job", id, "err", err)
+	}
+}
+
+// finishedCmds queues finished's commands on pipe.
+func (b *Broker) finishedCmds(ctx context.Context, pipe redis.Pipeliner, id, owner string, ttl, nowMS int64) {
+	pipe.PExpire(ctx, b.k.index(id), time.Duration(ttl)*time.Millisecond)
+	pipe.ZAdd(ctx, b.k.forget(), redis.Z{Score: float64(nowMS + ttl), Member: forgetMember(id, owner)})
+}
+
+// unfinishedIfLive sets right the bookkeeping that Complete sent along with a completion that
+// the job refused (lease lost): for a job that is not finished it is undone, for one that is it
+// is done again with the lifetime that its status gives it (a dead-lettered job lives longer).
+// The status is read again after an undo, so that a job finished by someone else in between
+// ends with its bookkeeping done.
+func (b *Broker) unfinishedIfLive(ctx context.Context, model, id, owner string) {
+	key := b.k.model(model).job(id)
+	for try := 0; try < 2; try++ {
+		st, err := b.rdb.HGet(ctx, key, "status").Result()
+		if errors.Is(err, redis.Nil) {
+			return // gone: nothing to keep
+		}
+		if err != nil {
+			b.log.Warn("redis broker: keep a job whose completion was refused", "job", id, "err", err)
+			return
+		}
+		switch job.Status(st) {
+		case job.StatusFailed:
+			b.finished(ctx, id, owner, b.deadTTL())
+			return
+		case job.StatusSucceeded, job.StatusCanceled, job.StatusExpired:
+			b.finished(ctx, id, owner, b.ttl())
+			return
+		}
+		if try == 0 {
+			b.unfinished(ctx, id, owner)
+		}
 	}
 }
 

@@ -30,15 +30,23 @@ func jobFields(j *job.Job) []any {
 		"input", string(j.Input),
 		"created_at", nanos(j.CreatedAt),
 	}
-	if !j.Deadline.IsZero() {
-		// Round the deadline up to a whole millisecond, so a job never expires early.
-		ms := j.Deadline.UnixMilli()
-		if j.Deadline.After(time.UnixMilli(ms)) {
-			ms++
-		}
+	if ms := deadlineMS(j); ms > 0 {
 		f = append(f, "deadline", nanos(j.Deadline), "deadline_ms", ms)
 	}
 	return f
+}
+
+// deadlineMS is a job's deadline in Unix milliseconds, rounded up so that a job never expires
+// early; 0 when it has none.
+func deadlineMS(j *job.Job) int64 {
+	if j.Deadline.IsZero() {
+		return 0
+	}
+	ms := j.Deadline.UnixMilli()
+	if j.Deadline.After(time.UnixMilli(ms)) {
+		ms++
+	}
+	return ms
 }
 
 func nanos(t time.Time) string {

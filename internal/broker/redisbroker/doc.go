@@ -8,16 +8,20 @@
 // dead-lettered job ids, and per job a hash and an event stream. Every state change is one Lua
 // script over those keys (scripts.go), so it is atomic. A small index key PREFIX:jobidx:ID names
 // a job's model, so Get can find it; listings (per owner and overall), the set of models and the
-// worker registry sit under their own keys.
+// worker registry sit under their own keys. Those keys are outside the model's slot, so no
+// script can write them: the commands that do are sent in the same pipeline as the script
+// (Enqueue, Complete), and put right afterwards in the rare case the script refuses.
 //
 // # Pickup and leases
 //
-// Reserve looks at what each requested model's streams would hand out next (without delivering
-// it), picks the best across models — priority first, then front before main, then oldest — and
-// takes it with XREADGROUP; when nothing is queued it blocks in XREADGROUP BLOCK over all the
-// streams (in bounded slices, to notice a canceled context), so it never sleep-polls. Each
-// delivered entry passes through a script that marks the job running under a lease, or drops
-// the entry if the job was canceled or expired meanwhile.
+// Reserve for one model is one script: it reads the model's streams in the order they are
+// served (priority first, then front before main) with XREADGROUP and marks each delivered
+// job running under a lease, dropping the entries of jobs canceled or expired meanwhile. Across
+// several models Reserve first looks at what each model's streams would hand out next (without
+// delivering it), picks the best — priority, then front before main, then oldest — and takes
+// it with XREADGROUP and the mark-running script. When nothing is queued it blocks in
+// XREADGROUP BLOCK over all the streams (in bounded slices, to notice a canceled context), so
+// it never sleep-polls.
 //
 // Blocking reads (Reserve, Events) run on a connection pool of their own, cloned from the
 // client's options, so readers waiting on connections never delay lease extensions.

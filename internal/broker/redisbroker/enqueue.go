@@ -11,11 +11,16 @@ import (
 	"github.com/neovratz/neovratz/internal/job"
 )
 
-// Enqueue stores and queues a job. It writes the job's index key first (outside the model's
-// slot; an index left behind by a refused or failed enqueue is harmless), then runs the enqueue
-// script — idempotency key, queue cap, job hash, stream entry, status event, all in one step —
-// in one pipeline with the listing entries. In durable mode on Redis ≥ 7.2 the pipeline ends
-// with WAITAOF, so nothing is acknowledged before it is on disk.
+// Enqueue stores and queues a job in one round trip: one pipeline writes the job's index key
+// (SETNX, outside the model's slot), runs the enqueue script — idempotency key, queue cap, job
+// hash, stream entry, status event, all in one step — and adds the listing entries (ZADD NX,
+// so that an id another job holds keeps its entries). In durable mode on Redis ≥ 7.2 the
+// pipeline ends with WAITAOF, so nothing is acknowledged before it is on disk.
+//
+// Only when the index already existed (an id reused: an expired job's, or a live job's under
+// another model, which the script cannot see) does Enqueue look further, after the pipeline:
+// an orphaned index is taken over; a live job of another model keeps its id, and the job just
+// stored is discarded.
 func (b *Broker) Enqueue(ctx context.Context, j job.Job) (job.Job, bool, error) {
 	if err := b.open(); err != nil {
 		return job.Job{}, false, err
@@ -26,52 +31,26 @@ func (b *Broker) Enqueue(ctx context.Context, j job.Job) (job.Job, bool, error) 
 		return job.Job{}, false, fmt.Errorf("enqueue: %w", err)
 	}
 	mk := b.k.model(j.Model)
-
-	// The index: refuse an id that another live job has (possibly under another model).
 	idx := b.k.index(j.ID)
-	ok, err := b.rdb.SetNX(ctx, idx, j.Model, 0).Result()
-	if err != nil {
-		return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
-	}
-	if !ok {
-		prev, err := b.rdb.Get(ctx, idx).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
-		}
-		if prev != "" {
-			n, err := b.rdb.Exists(ctx, b.k.model(prev).job(j.ID)).Result()
-			if err != nil {
-				return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
-			}
-			if n > 0 {
-				// A resubmission that names its job id as well as its idempotency key.
-				if prevJob, err := b.getIn(ctx, prev, j.ID); err == nil && j.IdempotencyKey != "" &&
-					prevJob.Owner == j.Owner && prevJob.IdempotencyKey == j.IdempotencyKey {
-					return prevJob.Job, true, nil
-				}
-				return job.Job{}, false, fmt.Errorf("enqueue %s: job id %s is taken", j.Model, j.ID)
-			}
-		}
-		// An orphaned index (its job expired or was never stored): take it over.
-		if err := b.rdb.Set(ctx, idx, j.Model, 0).Err(); err != nil {
-			return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
-		}
-	}
 
 	ks := mk.jobKeys(j.ID)
 	if j.IdempotencyKey != "" {
 		ks = append(ks, mk.idem(j.Owner, j.IdempotencyKey))
 	}
-	args := append([]any{nowMS, nowNS, b.cfg.QueueCap, j.ID}, jobFields(&j)...)
+	args := append([]any{nowMS, nowNS, b.cfg.QueueCap, j.ID, j.Priority.Rank(), deadlineMS(&j)}, jobFields(&j)...)
 	created := float64(j.CreatedAt.UnixMicro())
 
-	var script, waitCmd *redis.Cmd
+	var (
+		setIdx          *redis.BoolCmd
+		script, waitCmd *redis.Cmd
+	)
 	run := func() error {
 		pipe := b.rdb.Pipeline()
+		setIdx = pipe.SetNX(ctx, idx, j.Model, 0)
 		script = scriptEnqueue.EvalSha(ctx, pipe, ks, args...)
-		pipe.ZAdd(ctx, b.k.all(), redis.Z{Score: created, Member: j.ID})
+		pipe.ZAddNX(ctx, b.k.all(), redis.Z{Score: created, Member: j.ID})
 		if j.Owner != "" {
-			pipe.ZAdd(ctx, b.k.owner(j.Owner), redis.Z{Score: created, Member: j.ID})
+			pipe.ZAddNX(ctx, b.k.owner(j.Owner), redis.Z{Score: created, Member: j.ID})
 		}
 		pipe.SAdd(ctx, b.k.models(), j.Model)
 		if b.waitAOF {
@@ -80,7 +59,7 @@ func (b *Broker) Enqueue(ctx context.Context, j job.Job) (job.Job, bool, error) 
 		_, err := pipe.Exec(ctx)
 		return err
 	}
-	err = run()
+	err := run()
 	if isNoScript(script.Err()) {
 		if err = scriptEnqueue.Load(ctx, b.rdb).Err(); err == nil {
 			err = run()
@@ -101,22 +80,51 @@ func (b *Broker) Enqueue(ctx context.Context, j job.Job) (job.Job, bool, error) 
 	if err != nil {
 		return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
 	}
-	if code == "ok" {
+	ownIndex := setIdx.Val()
+	// other is the live job that held this id before, if there is one.
+	var other *stored
+	if !ownIndex {
+		other, err = b.indexHolder(ctx, idx, j)
+		if err != nil {
+			return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+		}
+	}
+	if code == "ok" && (other == nil || other.Model == j.Model) {
+		if !ownIndex {
+			// An orphaned index (its job expired, or was never stored): take it over.
+			if err := b.rdb.Set(ctx, idx, j.Model, 0).Err(); err != nil {
+				return job.Job{}, false, fmt.Errorf("enqueue %s: %w", j.Model, err)
+			}
+		}
 		b.models.put(j.ID, j.Model)
 		return j, false, nil
 	}
+	if code == "ok" {
+		// The id is another model's live job's: take back the job just stored.
+		if _, err := b.runScripts(ctx, []scriptCall{{scriptDiscard, ks[:len(mk.jobKeys(""))], []any{j.ID}}}); err != nil {
+			return job.Job{}, false, fmt.Errorf("enqueue %s: discard the job under a taken id: %w", j.Model, err)
+		}
+		if j.IdempotencyKey != "" && other.Owner == j.Owner && other.IdempotencyKey == j.IdempotencyKey {
+			// A resubmission that names its job id as well as its idempotency key.
+			return other.Job, true, nil
+		}
+		return job.Job{}, false, fmt.Errorf("enqueue %s: job id %s is taken", j.Model, j.ID)
+	}
 
-	// Refused: take back the index and listing entries written for it.
-	pipe := b.rdb.Pipeline()
-	pipe.ZRem(ctx, b.k.all(), j.ID)
-	if j.Owner != "" {
-		pipe.ZRem(ctx, b.k.owner(j.Owner), j.ID)
-	}
-	if code != "duplicate" {
-		pipe.Del(ctx, idx)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		b.log.Warn("redis broker: clean up after a refused enqueue", "job", j.ID, "err", err)
+	// Refused: take back the index and listing entries written for it, unless they are
+	// another live job's.
+	if code != "duplicate" && other == nil {
+		pipe := b.rdb.Pipeline()
+		pipe.ZRem(ctx, b.k.all(), j.ID)
+		if j.Owner != "" {
+			pipe.ZRem(ctx, b.k.owner(j.Owner), j.ID)
+		}
+		if ownIndex {
+			pipe.Del(ctx, idx)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.log.Warn("redis broker: clean up after a refused enqueue", "job", j.ID, "err", err)
+		}
 	}
 	switch code {
 	case "exists":
@@ -132,6 +140,30 @@ func (b *Broker) Enqueue(ctx context.Context, j job.Job) (job.Job, bool, error) 
 		return job.Job{}, false, fmt.Errorf("enqueue %s: job id %s is taken", j.Model, j.ID)
 	}
 	return job.Job{}, false, fmt.Errorf("enqueue %s: unexpected script reply %q", j.Model, code)
+}
+
+// indexHolder reads an index key that existed before j's enqueue and returns the live job it
+// names, or nil when that job is gone (under j's model, the job just stored is not it: the
+// script refuses an id that its model holds).
+func (b *Broker) indexHolder(ctx context.Context, idx string, j job.Job) (*stored, error) {
+	prev, err := b.rdb.Get(ctx, idx).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if prev == "" {
+		return nil, nil
+	}
+	s, err := b.getIn(ctx, prev, j.ID)
+	if errors.Is(err, broker.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
 }
 
 // Get returns a job by id.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/job"
 )
@@ -74,16 +76,54 @@ func (b *Broker) Release(ctx context.Context, l *broker.Lease) error {
 	return err
 }
 
-// Complete finishes the job with its result.
+// Complete finishes the job with its result, in one round trip: the bookkeeping outside the
+// model's slot (see finished) goes in the script's pipeline. When the script refuses, that
+// bookkeeping was not the job's due, and unfinishedIfLive puts it right.
 func (b *Broker) Complete(ctx context.Context, l *broker.Lease, result json.RawMessage) error {
-	_, _, err := b.leaseScript(ctx, "complete", l, func(nowMS int64, nowNS string) scriptCall {
-		return scriptCall{scriptComplete, b.k.model(l.Job.Model).jobKeys(l.Job.ID),
-			append(leaseArgs(l, nowMS), nowNS, b.ttl(), string(result))}
-	})
-	if err == nil {
-		b.finished(ctx, l.Job.ID, l.Job.Owner, b.ttl())
+	if err := b.open(); err != nil {
+		return err
 	}
-	return err
+	if err := checkLease(l); err != nil {
+		return fmt.Errorf("complete: %w", err)
+	}
+	now, nowMS, nowNS := b.now()
+	j := l.Job
+	j.Attempts = l.Attempt // as the script's fence checks it
+	data := broker.FinalStatus(j, result, now)
+	call := scriptCall{scriptComplete, b.k.model(l.Job.Model).jobKeys(l.Job.ID),
+		append(leaseArgs(l, nowMS), nowNS, b.ttl(), string(result), string(data))}
+	var script *redis.Cmd
+	run := func() error {
+		pipe := b.rdb.Pipeline()
+		script = call.s.EvalSha(ctx, pipe, call.keys, call.args...)
+		b.finishedCmds(ctx, pipe, l.Job.ID, l.Job.Owner, b.ttl(), nowMS)
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := run()
+	if isNoScript(script.Err()) {
+		if err = call.s.Load(ctx, b.rdb).Err(); err == nil {
+			err = run()
+		}
+	}
+	if err != nil {
+		if script.Err() != nil {
+			err = script.Err()
+		}
+		return fmt.Errorf("complete %s: %w", l.Job.ID, err)
+	}
+	code, _, err := reply(script.Val())
+	if err != nil {
+		return fmt.Errorf("complete %s: %w", l.Job.ID, err)
+	}
+	switch code {
+	case "ok":
+		return nil
+	case "lost":
+		b.unfinishedIfLive(ctx, l.Job.Model, l.Job.ID, l.Job.Owner)
+	}
+	// canceled: Cancel finished the job and did the same bookkeeping.
+	return fmt.Errorf("complete %s: %w", l.Job.ID, leaseErr(code))
 }
 
 // Fail ends the attempt: a retry after Config.Backoff, or the dead-letter list.

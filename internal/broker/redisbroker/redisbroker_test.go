@@ -610,3 +610,101 @@ func TestReserveAfterDrained(t *testing.T) {
 		t.Errorf("last reserved job has priority %s, want low", last.Job.Priority)
 	}
 }
+
+// TestEnqueueTakenID: the index is written in the enqueue's own pipeline, so an id that a live
+// job of another model holds is only found after the new job is stored. That job is discarded,
+// and the live one keeps its id, index and listing entry; an index whose job is gone is taken
+// over (and made permanent again).
+func TestEnqueueTakenID(t *testing.T) {
+	rdb := redistest.Client(t)
+	b, _ := open(t, rdb, broker.Config{})
+	ctx := ctxT(t)
+	first := mustEnqueue(t, b, newJob("m-a"))
+
+	dup := newJob("m-b")
+	dup.ID = first.ID
+	if _, _, err := b.Enqueue(ctx, dup); err == nil || !strings.Contains(err.Error(), "taken") {
+		t.Fatalf("enqueue under a taken id: %v, want a taken error", err)
+	}
+	if n, _ := rdb.Exists(ctx, b.k.model("m-b").job(first.ID), b.k.model("m-b").events(first.ID)).Result(); n != 0 {
+		t.Errorf("the refused job's keys are still there (%d)", n)
+	}
+	if m, _ := rdb.Get(ctx, b.k.index(first.ID)).Result(); m != "m-a" {
+		t.Errorf("index = %q, want m-a", m)
+	}
+	if got, err := b.Get(ctx, first.ID); err != nil || got.Model != "m-a" {
+		t.Errorf("get = %v, %v; want the job of m-a", got.Model, err)
+	}
+	if jobs, _, err := b.List(ctx, broker.ListFilter{Owner: "k"}); err != nil || len(jobs) != 1 || jobs[0].ID != first.ID {
+		t.Errorf("list = %v, %v; want the first job alone", jobs, err)
+	}
+	if n, _ := rdb.ZCard(ctx, b.k.model("m-b").queued()).Result(); n != 0 {
+		t.Errorf("m-b's queue holds %d jobs, want none", n)
+	}
+
+	// Same id, same model, same owner and idempotency key: the first job comes back.
+	j := newJob("m-a")
+	j.IdempotencyKey = "once"
+	kept := mustEnqueue(t, b, j)
+	again := j
+	again.ID = kept.ID
+	if got, existing, err := b.Enqueue(ctx, again); err != nil || !existing || got.ID != kept.ID {
+		t.Fatalf("resubmission = %v, %v, %v; want the kept job", got.ID, existing, err)
+	}
+	if n, _ := rdb.ZScore(ctx, b.k.all(), kept.ID).Result(); n == 0 {
+		t.Error("the kept job left the listing")
+	}
+
+	// An orphaned index (its job gone) is taken over.
+	orphan := job.NewID()
+	if err := rdb.Set(ctx, b.k.index(orphan), "m-gone", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	o := newJob("m-b")
+	o.ID = orphan
+	mustEnqueue(t, b, o)
+	if m, _ := rdb.Get(ctx, b.k.index(orphan)).Result(); m != "m-b" {
+		t.Errorf("orphaned index = %q, want m-b", m)
+	}
+	if ttl, _ := rdb.PTTL(ctx, b.k.index(orphan)).Result(); ttl != -1 {
+		t.Errorf("orphaned index's TTL = %v, want none", ttl)
+	}
+}
+
+// TestRefusedCompletionKeepsJob: Complete sends the finished job's bookkeeping (index TTL,
+// forget entry) with the script; when the script refuses (the lease lapsed and another worker
+// has the job), that bookkeeping is undone, and a later completion does it.
+func TestRefusedCompletionKeepsJob(t *testing.T) {
+	rdb := redistest.Client(t)
+	clock := &fakeClock{t: time.Now()}
+	b, _ := open(t, rdb, broker.Config{Lease: time.Minute, Now: clock.Now})
+	ctx := ctxT(t)
+	j := mustEnqueue(t, b, newJob("m"))
+	stale := mustReserve(t, b, "w1", "m")
+	clock.Add(2 * time.Minute)
+	// Reclaim the lapsed lease the way maintenance does, then hand the job to w2.
+	_, nowMS, nowNS := b.now()
+	mk := b.k.model("m")
+	if _, err := b.runScripts(ctx, []scriptCall{{scriptReclaim, mk.jobKeys(j.ID), []any{j.ID, "", 0, nowMS, nowNS, b.deadTTL(), lapsedError}}}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := mustReserve(t, b, "w2", "m")
+	if err := b.Complete(ctx, stale, json.RawMessage(`{}`)); !errors.Is(err, broker.ErrLeaseLost) {
+		t.Fatalf("stale completion: %v, want ErrLeaseLost", err)
+	}
+	if ttl, _ := rdb.PTTL(ctx, b.k.index(j.ID)).Result(); ttl != -1 {
+		t.Errorf("index TTL after a refused completion = %v, want none", ttl)
+	}
+	if _, err := rdb.ZScore(ctx, b.k.forget(), forgetMember(j.ID, j.Owner)).Result(); !errors.Is(err, redis.Nil) {
+		t.Errorf("forget entry after a refused completion: %v, want none", err)
+	}
+	if err := b.Complete(ctx, fresh, json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := rdb.PTTL(ctx, b.k.index(j.ID)).Result(); ttl <= 0 {
+		t.Errorf("index TTL after the completion = %v, want the retention", ttl)
+	}
+	if _, err := rdb.ZScore(ctx, b.k.forget(), forgetMember(j.ID, j.Owner)).Result(); err != nil {
+		t.Errorf("forget entry after the completion: %v", err)
+	}
+}

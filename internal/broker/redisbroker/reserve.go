@@ -189,6 +189,9 @@ type candidate struct {
 
 // take hands out up to n queued jobs without blocking.
 func (b *Broker) take(ctx context.Context, workerID string, models []string, n int) ([]*broker.Lease, error) {
+	if len(models) == 1 {
+		return b.takeOne(ctx, workerID, models[0], n)
+	}
 	var out []*broker.Lease
 	// A few rounds at most: a round comes back short only when another worker took the same
 	// entries or they belonged to jobs canceled meanwhile, and then the blocking read (which
@@ -245,6 +248,52 @@ func (b *Broker) take(ctx context.Context, workerID string, models []string, n i
 		if err != nil {
 			return out, err
 		}
+	}
+	return out, nil
+}
+
+// takeOne is take for one model, in one round trip: the reserve script reads the model's
+// streams in priority order and marks what it delivers running. (Across several models the
+// choice needs a look at every model's streams first, which take's peek does.)
+func (b *Broker) takeOne(ctx context.Context, workerID, model string, n int) ([]*broker.Lease, error) {
+	_, nowMS, nowNS := b.now()
+	cmds, err := b.runScripts(ctx, []scriptCall{{scriptReserve, b.k.model(model).jobKeys(""),
+		[]any{workerID, n, nowMS, nowNS, ms(b.cfg.Lease), b.ttl()}}})
+	if err != nil {
+		return nil, err
+	}
+	code, rest, err := reply(cmds[0].Val())
+	if err != nil {
+		return nil, err
+	}
+	if code != "ok" || len(rest) != 2 {
+		return nil, fmt.Errorf("unexpected reserve reply %q", code)
+	}
+	got, _ := rest[0].([]any)
+	expired, _ := rest[1].([]any)
+	for _, e := range expired {
+		pair, _ := e.([]any)
+		if len(pair) == 2 {
+			id, _ := pair[0].(string)
+			owner, _ := pair[1].(string)
+			b.finished(ctx, id, owner, b.ttl())
+		}
+	}
+	out := make([]*broker.Lease, 0, len(got))
+	for _, g := range got {
+		pair, _ := g.([]any)
+		if len(pair) != 2 {
+			continue
+		}
+		entry, _ := pair[0].(string)
+		s, err := decodeFlat(pair[1])
+		if err != nil {
+			// Marked running but unreadable: its lease lapses and it is handed out again.
+			b.log.Warn("redis broker: reserve", "entry", entry, "err", err)
+			continue
+		}
+		b.models.put(s.Job.ID, s.Job.Model)
+		out = append(out, &broker.Lease{Job: s.Job, WorkerID: workerID, Attempt: s.Attempts, Until: s.leaseUntil, Token: entry})
 	}
 	return out, nil
 }

@@ -19,14 +19,28 @@ import "github.com/redis/go-redis/v9"
 // Scripts answer with a table whose first element is a code: 'ok', or what went wrong
 // ('lost', 'canceled', 'full', …), mapped to the contract's errors in Go.
 
-// luaPrelude holds the helpers every per-job script shares.
+// luaPrelude holds the helpers every per-job script shares. A script reads the job's fields it
+// needs in one HMGET (load, into J) rather than one HGET each; helpers that change a field keep
+// J in step. JOB and EV are variables, not constants: the reserve script points them at each
+// job it takes in turn.
 const luaPrelude = `
 local GROUP = 'workers'
 local JOB, EV, QUEUED, RUNNING, SCHED, DEADLINES, DEAD = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 
 local function int(x) return string.format('%d', x) end
-local function hget(f) return redis.call('HGET', JOB, f) end
-local function hnum(f) return tonumber(redis.call('HGET', JOB, f) or '') or 0 end
+local function num(v) return tonumber(v or '') or 0 end
+
+-- J holds the fields of the job that drive its state, as load read them (false: missing).
+local J = {}
+local FIELDS = {'id', 'status', 'worker', 'attempts', 'max_attempts', 'entry', 'stream', 'lease_until',
+  'deadline_ms', 'prank', 'idem_key', 'owner'}
+-- load reads J from JOB and reports whether the job exists.
+local function load()
+  local v = redis.call('HMGET', JOB, unpack(FIELDS))
+  J = {}
+  for i, f in ipairs(FIELDS) do J[f] = v[i] end
+  return J.id ~= false
+end
 
 -- ensure_stream creates a queue stream with its group before its first entry.
 local function ensure_stream(key)
@@ -35,79 +49,123 @@ local function ensure_stream(key)
   end
 end
 
--- status_event appends the broker's status event to the job's log; err is JSON or nil.
-local function status_event(status, now_ns, err)
-  local data = '{"status":"' .. status .. '"'
-  if err and err ~= '' then data = data .. ',"error":' .. err end
-  data = data .. '}'
+-- status_event appends the broker's status event to the job's log; err is JSON or nil; data,
+-- when given, is the whole event data (built by the caller).
+local function status_event(status, now_ns, err, data)
+  if not data or data == '' then
+    data = '{"status":"' .. status .. '"'
+    if err and err ~= '' then data = data .. ',"error":' .. err end
+    data = data .. '}'
+  end
   return redis.call('XADD', EV, '*', 'type', 'status', 'data', data, 'time', now_ns)
 end
 
--- drop_entry acknowledges and deletes the job's queue entry, if it has one, so streams hold
--- only live entries and never need trimming.
-local function drop_entry()
-  local e = hget('entry')
-  local s = tonumber(hget('stream') or '')
+-- ack_entry acknowledges and deletes the job's queue entry, if it has one, so streams hold
+-- only live entries and never need trimming. The caller clears the entry and stream fields.
+local function ack_entry()
+  local e, s = J.entry, tonumber(J.stream or '')
   if e and e ~= '' and s then
     local key = KEYS[7 + s]
     redis.call('XACK', key, GROUP, e)
     redis.call('XDEL', key, e)
   end
+  J.entry, J.stream = '', ''
+end
+
+-- drop_entry is ack_entry that also clears the job's entry fields.
+local function drop_entry()
+  ack_entry()
   redis.call('HSET', JOB, 'entry', '', 'stream', '')
 end
 
 -- push adds the job's queue entry: at the front of its priority or at the back.
 local function push(front)
-  local s = hnum('prank') * 2 + 2
+  local s = num(J.prank) * 2 + 2
   if front then s = s - 1 end
   local key = KEYS[7 + s]
   ensure_stream(key)
-  local e = redis.call('XADD', key, '*', 'job', hget('id'))
+  local e = redis.call('XADD', key, '*', 'job', J.id)
   redis.call('HSET', JOB, 'entry', e, 'stream', s)
+  J.entry, J.stream = e, tostring(s)
   return e
 end
 
 -- mark_queued records the job as queued (the entry is pushed, or scheduled, by the caller).
 local function mark_queued(now_ms)
-  local id = hget('id')
   redis.call('HSET', JOB, 'status', 'queued', 'queued_at', int(now_ms), 'lease_until', '')
-  redis.call('ZADD', QUEUED, now_ms, id)
-  redis.call('ZREM', RUNNING, id)
-  local d = hnum('deadline_ms')
-  if d > 0 then redis.call('ZADD', DEADLINES, d, id) end
+  J.status = 'queued'
+  redis.call('ZADD', QUEUED, now_ms, J.id)
+  redis.call('ZREM', RUNNING, J.id)
+  local d = num(J.deadline_ms)
+  if d > 0 then redis.call('ZADD', DEADLINES, d, J.id) end
 end
 
 -- expire_keys makes the job, its events and its idempotency key disappear after ttl ms.
 local function expire_keys(ttl)
   redis.call('PEXPIRE', JOB, ttl)
   redis.call('PEXPIRE', EV, ttl)
-  local ik = hget('idem_key')
+  local ik = J.idem_key
   if ik and ik ~= '' then redis.call('PEXPIRE', ik, ttl) end
 end
 
--- finish moves the job to a terminal status, exactly once, with its status event.
-local function finish(status, now_ns, ttl, err)
-  local id = hget('id')
-  drop_entry()
-  redis.call('ZREM', QUEUED, id)
-  redis.call('ZREM', RUNNING, id)
-  redis.call('ZREM', SCHED, id)
-  redis.call('ZREM', DEADLINES, id)
-  redis.call('HSET', JOB, 'status', status, 'finished_at', now_ns, 'lease_until', '')
-  status_event(status, now_ns, err)
+-- finish moves the loaded job to a terminal status, exactly once, with its status event. Only
+-- the sets that can hold it are touched: a running job is in the running set alone (marking it
+-- running took it out of the others), a queued one in any but that. extra are more field/value
+-- pairs to set; data, when given, is the status event's data.
+local function finish(status, now_ns, ttl, err, extra, data)
+  local id = J.id
+  ack_entry()
+  if J.status == 'running' then
+    redis.call('ZREM', RUNNING, id)
+  else
+    redis.call('ZREM', QUEUED, id)
+    redis.call('ZREM', SCHED, id)
+    if num(J.deadline_ms) > 0 then redis.call('ZREM', DEADLINES, id) end
+  end
+  local f = {'status', status, 'finished_at', now_ns, 'lease_until', '', 'entry', '', 'stream', ''}
+  if extra then for _, v in ipairs(extra) do f[#f + 1] = v end end
+  redis.call('HSET', JOB, unpack(f))
+  J.status = status
+  status_event(status, now_ns, err, data)
   expire_keys(ttl)
 end
 
--- fence checks that a lease still holds the job: nil when it does, else the error code.
+-- fence loads the job and checks that a lease still holds it: nil when it does, else the
+-- error code.
 local function fence(worker, attempt, entry, now_ms)
-  local st = hget('status')
-  if not st then return 'lost' end
-  if st == 'canceled' then return 'canceled' end
-  if st ~= 'running' or hget('worker') ~= worker or hget('attempts') ~= attempt
-    or hget('entry') ~= entry or hnum('lease_until') <= now_ms then
+  if not load() then return 'lost' end
+  if J.status == 'canceled' then return 'canceled' end
+  if J.status ~= 'running' or J.worker ~= worker or J.attempts ~= attempt
+    or J.entry ~= entry or num(J.lease_until) <= now_ms then
     return 'lost'
   end
   return nil
+end
+
+-- mark_running takes the job of a stream entry (stream number s) just delivered to worker: an
+-- entry that is no longer the job's (canceled, expired, handed back) is acknowledged and
+-- deleted ('skip'), a job past its deadline expires ('expired'), else the job runs under a
+-- lease ('ok').
+local function mark_running(entry, s, worker, now, now_ns, lease_ms, ttl)
+  if not load() or J.status ~= 'queued' or J.entry ~= entry then
+    local skey = KEYS[7 + s]
+    redis.call('XACK', skey, GROUP, entry)
+    redis.call('XDEL', skey, entry)
+    return 'skip'
+  end
+  local d = num(J.deadline_ms)
+  if d > 0 and now >= d then
+    finish('expired', now_ns, ttl)
+    return 'expired'
+  end
+  local lease_until = now + lease_ms
+  redis.call('HSET', JOB, 'status', 'running', 'worker', worker, 'started_at', now_ns,
+    'lease_until', int(lease_until), 'attempts', int(num(J.attempts) + 1))
+  redis.call('ZREM', QUEUED, J.id)
+  if d > 0 then redis.call('ZREM', DEADLINES, J.id) end
+  redis.call('ZADD', RUNNING, lease_until, J.id)
+  status_event('running', now_ns)
+  return 'ok'
 end
 `
 
@@ -115,7 +173,8 @@ func newScript(body string) *redis.Script { return redis.NewScript(luaPrelude + 
 
 // scriptEnqueue stores a new job and queues it: idempotency check, duplicate id check, queue cap,
 // job hash, stream entry, queued status event.
-// ARGV: now_ms, now_ns, cap, id, then the job hash's field/value pairs.
+// ARGV: now_ms, now_ns, cap, id, prank, deadline_ms (0: none), then the job hash's field/value
+// pairs.
 var scriptEnqueue = newScript(`
 local now = tonumber(ARGV[1])
 local idem = KEYS[14]
@@ -126,43 +185,68 @@ end
 if redis.call('EXISTS', JOB) == 1 then return {'duplicate'} end
 local cap = tonumber(ARGV[3])
 if cap > 0 and redis.call('ZCARD', QUEUED) >= cap then return {'full'} end
-redis.call('HSET', JOB, unpack(ARGV, 5))
+local id, d = ARGV[4], tonumber(ARGV[6])
+local s = tonumber(ARGV[5]) * 2 + 2
+local key = KEYS[7 + s]
+ensure_stream(key)
+local e = redis.call('XADD', key, '*', 'job', id)
+local f = {'entry', e, 'stream', s, 'queued_at', int(now), 'lease_until', ''}
 if idem then
-  redis.call('SET', idem, ARGV[4])
-  redis.call('HSET', JOB, 'idem_key', idem)
+  redis.call('SET', idem, id)
+  f[#f + 1] = 'idem_key'
+  f[#f + 1] = idem
 end
-push(false)
-mark_queued(now)
+for i = 7, #ARGV do f[#f + 1] = ARGV[i] end
+redis.call('HSET', JOB, unpack(f))
+redis.call('ZADD', QUEUED, now, id)
+if d > 0 then redis.call('ZADD', DEADLINES, d, id) end
 status_event('queued', ARGV[2])
 return {'ok'}
 `)
 
-// scriptMarkRunning takes a job whose stream entry was just delivered to a worker. An entry
-// that is no longer the job's (canceled, expired, handed back) is acknowledged and deleted; a
-// job past its deadline expires.
+// scriptMarkRunning takes a job whose stream entry was just delivered to a worker (see
+// mark_running).
 // ARGV: entry id, stream number, worker, now_ms, now_ns, lease_ms, ttl_ms.
 var scriptMarkRunning = newScript(`
-local entry, skey = ARGV[1], KEYS[7 + tonumber(ARGV[2])]
-local now = tonumber(ARGV[4])
-if redis.call('EXISTS', JOB) == 0 or hget('status') ~= 'queued' or hget('entry') ~= entry then
-  redis.call('XACK', skey, GROUP, entry)
-  redis.call('XDEL', skey, entry)
-  return {'skip'}
+local code = mark_running(ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7])
+if code == 'ok' then return {'ok', redis.call('HGETALL', JOB)} end
+if code == 'expired' then return {'expired', J.owner} end
+return {code}
+`)
+
+// scriptReserve hands out up to n queued jobs of one model in one step: it reads the model's
+// streams in the order Reserve serves them with XREADGROUP (without BLOCK, which a script may
+// not do) and marks each delivered job running. KEYS are jobKeys(""): KEYS[1] and KEYS[2] are
+// the prefixes of the job hashes and event logs, to which the script appends each job's id (the
+// keys share the model's hash tag, so they are in the slot of the declared keys). A stream that
+// is missing (or has lost its group) is passed over; the blocking read that follows an empty
+// answer recreates it.
+// ARGV: worker, n, now_ms, now_ns, lease_ms, ttl_ms.
+// Reply: {'ok', {entry, stream, HGETALL}..., {id, owner} of jobs that expired...}.
+var scriptReserve = newScript(`
+local JOBP, EVP = KEYS[1], KEYS[2]
+local worker, n, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local lease_ms = tonumber(ARGV[5])
+local got, expired = {}, {}
+for s = 1, 6 do
+  local key = KEYS[7 + s]
+  while #got < n do
+    local r = redis.pcall('XREADGROUP', 'GROUP', GROUP, worker, 'COUNT', n - #got, 'STREAMS', key, '>')
+    if type(r) ~= 'table' or r.err or not r[1] or #r[1][2] == 0 then break end
+    for _, m in ipairs(r[1][2]) do
+      local entry, id = m[1], m[2][2]
+      JOB, EV = JOBP .. id, EVP .. id
+      local code = mark_running(entry, s, worker, now, ARGV[4], lease_ms, ARGV[6])
+      if code == 'ok' then
+        got[#got + 1] = {entry, redis.call('HGETALL', JOB)}
+      elseif code == 'expired' then
+        expired[#expired + 1] = {id, J.owner}
+      end
+    end
+  end
+  if #got >= n then break end
 end
-local d = hnum('deadline_ms')
-if d > 0 and now >= d then
-  finish('expired', ARGV[5], ARGV[7])
-  return {'expired', hget('owner')}
-end
-local id = hget('id')
-local lease_until = now + tonumber(ARGV[6])
-redis.call('HINCRBY', JOB, 'attempts', 1)
-redis.call('HSET', JOB, 'status', 'running', 'worker', ARGV[3], 'started_at', ARGV[5], 'lease_until', int(lease_until))
-redis.call('ZREM', QUEUED, id)
-redis.call('ZREM', DEADLINES, id)
-redis.call('ZADD', RUNNING, lease_until, id)
-status_event('running', ARGV[5])
-return {'ok', redis.call('HGETALL', JOB)}
+return {'ok', got, expired}
 `)
 
 // scriptExtend renews a lease and resets its stream entry's idle time (XCLAIM to the same
@@ -174,8 +258,8 @@ local f = fence(ARGV[1], ARGV[2], ARGV[3], now)
 if f then return {f} end
 local lease_until = now + tonumber(ARGV[5])
 redis.call('HSET', JOB, 'lease_until', int(lease_until))
-redis.call('ZADD', RUNNING, lease_until, hget('id'))
-redis.call('XCLAIM', KEYS[7 + hnum('stream')], GROUP, ARGV[1], 0, ARGV[3], 'JUSTID')
+redis.call('ZADD', RUNNING, lease_until, J.id)
+redis.call('XCLAIM', KEYS[7 + num(J.stream)], GROUP, ARGV[1], 0, ARGV[3], 'JUSTID')
 return {'ok', int(lease_until)}
 `)
 
@@ -187,20 +271,20 @@ local now = tonumber(ARGV[4])
 local f = fence(ARGV[1], ARGV[2], ARGV[3], now)
 if f then return {f} end
 redis.call('HINCRBY', JOB, 'attempts', -1)
-drop_entry()
+ack_entry()
 push(true)
 mark_queued(now)
 status_event('queued', ARGV[5])
 return {'ok'}
 `)
 
-// scriptComplete finishes a job with its result.
-// ARGV: worker, attempt, entry, now_ms, now_ns, ttl_ms, result.
+// scriptComplete finishes a job with its result. The status event's data comes built from Go
+// (it may carry the result, see broker.StatusEvent).
+// ARGV: worker, attempt, entry, now_ms, now_ns, ttl_ms, result, status event data.
 var scriptComplete = newScript(`
 local f = fence(ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
 if f then return {f} end
-redis.call('HSET', JOB, 'result', ARGV[7])
-finish('succeeded', ARGV[5], ARGV[6])
+finish('succeeded', ARGV[5], ARGV[6], nil, {'result', ARGV[7]}, ARGV[8])
 return {'ok'}
 `)
 
@@ -212,9 +296,9 @@ var scriptFail = newScript(`
 local now = tonumber(ARGV[4])
 local f = fence(ARGV[1], ARGV[2], ARGV[3], now)
 if f then return {f} end
-local id = hget('id')
-redis.call('HSET', JOB, 'error', ARGV[7])
-if ARGV[8] == '1' and hnum('attempts') < hnum('max_attempts') then
+local id = J.id
+if ARGV[8] == '1' and num(J.attempts) < num(J.max_attempts) then
+  redis.call('HSET', JOB, 'error', ARGV[7])
   drop_entry()
   mark_queued(now)
   local backoff = tonumber(ARGV[9])
@@ -226,17 +310,16 @@ if ARGV[8] == '1' and hnum('attempts') < hnum('max_attempts') then
   status_event('queued', ARGV[5], ARGV[7])
   return {'retry'}
 end
-finish('failed', ARGV[5], ARGV[6], ARGV[7])
+finish('failed', ARGV[5], ARGV[6], ARGV[7], {'error', ARGV[7]})
 redis.call('ZADD', DEAD, now, id)
-return {'dead', hget('owner')}
+return {'dead', J.owner}
 `)
 
 // scriptCancel cancels a queued or running job; a finished one is returned as it is.
 // ARGV: now_ns, ttl_ms.
 var scriptCancel = newScript(`
-if redis.call('EXISTS', JOB) == 0 then return {'notfound'} end
-local st = hget('status')
-if st ~= 'queued' and st ~= 'running' then
+if not load() then return {'notfound'} end
+if J.status ~= 'queued' and J.status ~= 'running' then
   return {'finished', redis.call('HGETALL', JOB)}
 end
 finish('canceled', ARGV[1], ARGV[2])
@@ -260,18 +343,18 @@ local function discard()
     redis.call('XDEL', skey, entry)
   end
 end
-if redis.call('EXISTS', JOB) == 0 then
+if not load() then
   discard()
   redis.call('ZREM', RUNNING, id)
   return {'gone'}
 end
-if entry ~= '' and hget('entry') ~= entry then
+if entry ~= '' and J.entry ~= entry then
   discard()
   return {'stale'}
 end
-local st = hget('status')
+local st = J.status
 if st == 'queued' and entry ~= '' then
-  drop_entry()
+  ack_entry()
   push(true)
   return {'redelivered'}
 end
@@ -279,14 +362,13 @@ if st ~= 'running' then
   redis.call('ZREM', RUNNING, id)
   return {'none'}
 end
-if hnum('lease_until') > now then return {'none'} end
-if hnum('attempts') >= hnum('max_attempts') then
-  redis.call('HSET', JOB, 'error', ARGV[7])
-  finish('failed', ARGV[5], ARGV[6], ARGV[7])
+if num(J.lease_until) > now then return {'none'} end
+if num(J.attempts) >= num(J.max_attempts) then
+  finish('failed', ARGV[5], ARGV[6], ARGV[7], {'error', ARGV[7]})
   redis.call('ZADD', DEAD, now, id)
-  return {'dead', hget('owner')}
+  return {'dead', J.owner}
 end
-drop_entry()
+ack_entry()
 push(true)
 mark_queued(now)
 status_event('queued', ARGV[5])
@@ -297,21 +379,21 @@ return {'requeued'}
 // ARGV: id, now_ms, now_ns, ttl_ms.
 var scriptExpire = newScript(`
 local id = ARGV[1]
-if redis.call('EXISTS', JOB) == 0 or hget('status') ~= 'queued' then
+if not load() or J.status ~= 'queued' then
   redis.call('ZREM', DEADLINES, id)
   return {'none'}
 end
-local d = hnum('deadline_ms')
+local d = num(J.deadline_ms)
 if d == 0 or d > tonumber(ARGV[2]) then return {'none'} end
 finish('expired', ARGV[3], ARGV[4])
-return {'expired', hget('owner')}
+return {'expired', J.owner}
 `)
 
 // scriptPromote puts a retry whose backoff is over back at the front of its priority.
 // ARGV: id, now_ms.
 var scriptPromote = newScript(`
 local id = ARGV[1]
-if redis.call('EXISTS', JOB) == 0 or hget('status') ~= 'queued' then
+if not load() or J.status ~= 'queued' then
   redis.call('ZREM', SCHED, id)
   return {'none'}
 end
@@ -329,17 +411,31 @@ var scriptRequeue = newScript(`
 local id = ARGV[1]
 if not redis.call('ZSCORE', DEAD, id) then return {'notfound'} end
 redis.call('ZREM', DEAD, id)
-if redis.call('EXISTS', JOB) == 0 or hget('status') ~= 'failed' then return {'notfound'} end
+if not load() or J.status ~= 'failed' then return {'notfound'} end
 redis.call('HSET', JOB, 'attempts', 0, 'finished_at', '')
 redis.call('HDEL', JOB, 'error', 'result')
 redis.call('PERSIST', JOB)
 redis.call('PERSIST', EV)
-local ik = hget('idem_key')
+local ik = J.idem_key
 if ik and ik ~= '' then redis.call('PERSIST', ik) end
 push(false)
 mark_queued(tonumber(ARGV[2]))
 status_event('queued', ARGV[3])
 return {'ok', redis.call('HGETALL', JOB)}
+`)
+
+// scriptDiscard deletes a job that Enqueue stored under an id another model's live job holds
+// (which the enqueue script cannot see: the index is outside the model's slot). Whoever may
+// have reserved it meanwhile finds its lease lost.
+// ARGV: id.
+var scriptDiscard = newScript(`
+if not load() then return {'gone'} end
+ack_entry()
+for _, z in ipairs({QUEUED, RUNNING, SCHED, DEADLINES}) do redis.call('ZREM', z, ARGV[1]) end
+local ik = J.idem_key
+if ik and ik ~= '' and redis.call('GET', ik) == ARGV[1] then redis.call('DEL', ik) end
+redis.call('DEL', JOB, EV)
+return {'ok'}
 `)
 
 // scriptAppendEvent adds a worker's event to a job's log if its lease still holds.
@@ -447,8 +543,8 @@ return 1
 
 // allScripts are loaded at New, so pipelined EVALSHAs find them.
 var allScripts = []*redis.Script{
-	scriptEnqueue, scriptMarkRunning, scriptExtend, scriptRelease, scriptComplete, scriptFail,
-	scriptCancel, scriptReclaim, scriptExpire, scriptPromote, scriptRequeue, scriptAppendEvent,
+	scriptEnqueue, scriptMarkRunning, scriptReserve, scriptExtend, scriptRelease, scriptComplete, scriptFail,
+	scriptCancel, scriptDiscard, scriptReclaim, scriptExpire, scriptPromote, scriptRequeue, scriptAppendEvent,
 	scriptPeek, scriptPruneConsumers, scriptRegisterWorker, scriptHeartbeatWorker, scriptForgetWorker,
 	scriptLock, scriptUnlock,
 }

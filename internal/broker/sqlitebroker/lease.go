@@ -117,7 +117,9 @@ func (b *Broker) Complete(ctx context.Context, l *broker.Lease, result json.RawM
 		if _, err := t.w.complete.ExecContext(t.ctx, nullBytes(result), t.now, l.Job.ID); err != nil {
 			return fmt.Errorf("complete: %w", err)
 		}
-		return t.statusEvent(l.Job.ID, job.StatusSucceeded, nil)
+		// The final event carries the result (when small), so a follower need not read the job.
+		_, err := t.event(l.Job.ID, broker.EventStatus, broker.FinalStatus(leaseJob(l), result, t.nowTime()))
+		return err
 	})
 	if err != nil {
 		return leaseErr("complete", l, err)
@@ -159,4 +161,11 @@ func (t *wtx) fail(id string, e *job.Error) error {
 		return fmt.Errorf("fail %s: %w", id, err)
 	}
 	return t.statusEvent(id, job.StatusFailed, e)
+}
+
+// leaseJob is the job a lease holds, with its attempts as the lease's fence checked them.
+func leaseJob(l *broker.Lease) job.Job {
+	j := l.Job
+	j.Attempts = l.Attempt
+	return j
 }

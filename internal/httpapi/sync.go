@@ -49,7 +49,8 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, sub submission, tc
 		return nil
 	}
 	var first, last time.Time
-	_, _, err = s.follow(ctx, j.ID, "", func(ev broker.Event) error {
+	var final broker.StatusEvent
+	final, _, err = s.follow(ctx, j.ID, "", func(ev broker.Event) error {
 		switch ev.Type {
 		case broker.EventDelta:
 			now := s.cfg.Now()
@@ -110,11 +111,14 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, sub submission, tc
 		return j, sse, err
 	}
 
-	gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer gcancel()
-	fin, err := s.b.Get(gctx, j.ID)
-	if err != nil {
-		return j, sse, fmt.Errorf("get finished job: %w", err)
+	// The final event carries a small result; a large one, or a failure, is read from the job.
+	fin, ok := final.Finished(j)
+	if !ok {
+		gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer gcancel()
+		if fin, err = s.b.Get(gctx, j.ID); err != nil {
+			return j, sse, fmt.Errorf("get finished job: %w", err)
+		}
 	}
 	s.observeFinished(fin)
 	if fin.Status != job.StatusSucceeded {

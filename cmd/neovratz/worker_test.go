@@ -140,13 +140,23 @@ func TestServeAndRemoteWorker(t *testing.T) {
 			t.Errorf("%s: status %d, %+v, %v; want an answer of %d tokens", model, resp.StatusCode, out, err, tokens)
 		}
 	}
-	// The worker's own endpoints.
+	// The worker's own endpoints. A worker counts a job once its completion is stored, which
+	// the API may have answered from a moment before: the counters get a few seconds.
+	metricsShow := func(url, line string) (string, bool) {
+		var m string
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			_, m = get(t, url)
+			if strings.Contains(m, line) || time.Now().After(end) {
+				return m, strings.Contains(m, line)
+			}
+		}
+	}
 	code, _ := get(t, "http://"+wrk.addr+"/healthz")
-	_, metrics := get(t, "http://"+wrk.addr+"/metrics")
-	if code != 200 || !strings.Contains(metrics, `neovratz_worker_jobs_total{model="remote-sim",outcome="succeeded"} 1`) {
+	metrics, ok := metricsShow("http://"+wrk.addr+"/metrics", `neovratz_worker_jobs_total{model="remote-sim",outcome="succeeded"} 1`)
+	if code != 200 || !ok {
 		t.Errorf("worker /healthz %d, /metrics lacks the job: %s", code, metrics)
 	}
-	if _, m := get(t, base+"/metrics"); !strings.Contains(m, `neovratz_worker_jobs_total{model="local-sim",outcome="succeeded"} 1`) {
+	if _, ok := metricsShow(base+"/metrics", `neovratz_worker_jobs_total{model="local-sim",outcome="succeeded"} 1`); !ok {
 		t.Errorf("serve's /metrics lacks its built-in worker's job")
 	}
 	if code := wrk.stop(t); code != 0 {

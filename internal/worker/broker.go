@@ -49,3 +49,12 @@ var (
 	_ Broker       = broker.Broker(nil)
 	_ WorkerLister = broker.Broker(nil)
 )
+
+// CancelChecker is implemented by brokers that tell in one call which of several jobs were
+// canceled (both brokers do). A worker whose broker has it watches all its running jobs from one
+// goroutine with a check every cancelCheckEvery (see cancelWatcher), instead of following each
+// job's event log from a goroutine of its own; a broker without it (the HTTP client) gets the
+// per-job watch.
+type CancelChecker interface {
+	Canceled(ctx context.Context, ids []string) ([]string, error)
+}

@@ -37,7 +37,11 @@ func (w *Worker) runJob(ctx context.Context, m *model, l *broker.Lease) {
 	defer cancel(errJobDone)
 	var bg sync.WaitGroup
 	bg.Go(func() { w.keepLease(jctx, cancel, l, log) })
-	bg.Go(func() { w.watchCancel(jctx, cancel, l, log) })
+	if w.cancels != nil {
+		defer w.cancels.add(l.Job.ID, cancel)()
+	} else {
+		bg.Go(func() { w.watchCancel(jctx, cancel, l, log) })
+	}
 	events := newEventWriter(jctx, w.broker, l, w.now, m.StreamInterval, func(err error) { cancel(err) })
 
 	log.Debug("job started")
@@ -163,14 +167,14 @@ func (w *Worker) keepLease(ctx context.Context, cancel context.CancelCauseFunc, 
 	}
 }
 
-// cancelWatchDelay is how long a job runs before its cancellation watch first reads its event
-// log. Most calls through a gateway end sooner, and a watch per job is a blocking read per job
+// cancelWatchDelay is how long a job runs before it is first checked for cancellation (by the
+// worker's cancelWatcher, or its own watch's first read of its event log). Most calls through a gateway end sooner, and a watch per job is a blocking read per job
 // for the broker: the delay saves those calls a round trip and a goroutine's wake-ups, at the
 // price of an engine that runs up to this long past a cancellation in its first moments.
 const cancelWatchDelay = 100 * time.Millisecond
 
-// watchCancel follows the job's event log and ends the job at once when a canceled status
-// appears, so an engine is aborted even while it writes nothing (time to first token, a
+// watchCancel, for a broker that is not a CancelChecker, follows the job's event log and ends
+// the job at once when a canceled status appears, so an engine is aborted even while it writes nothing (time to first token, a
 // diffusion step, an embedding). While the job streams, the log grows with its own deltas; a
 // cancellation then also shows up as an error from the next write, so the watch reads at most
 // a few times a second.

@@ -33,6 +33,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
 	var hb sync.WaitGroup
 	hb.Go(func() { w.heartbeat(hbCtx) })
+	if w.cancels != nil {
+		// Stopped with the heartbeat, once every job has ended.
+		hb.Go(func() { w.cancels.run(hbCtx) })
+	}
 
 	// Reserving stops when Run's context ends or an operator asks the worker to drain.
 	reserveCtx, stopReserving := context.WithCancel(ctx)

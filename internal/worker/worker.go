@@ -121,6 +121,9 @@ type Worker struct {
 	now     func() time.Time
 
 	startedAt time.Time
+	// cancels watches the running jobs for cancellation when the broker is a CancelChecker;
+	// nil otherwise (each job then watches its own event log).
+	cancels *cancelWatcher
 
 	mu            sync.Mutex
 	lastHeartbeat time.Time // last successful register or heartbeat
@@ -158,6 +161,9 @@ func New(cfg Config, b Broker, engines map[string]Engine, logger *slog.Logger, r
 		now = time.Now
 	}
 	w := &Worker{cfg: cfg, broker: b, models: map[string]*model{}, logger: logger.With("worker", cfg.ID), now: now}
+	if cc, ok := b.(CancelChecker); ok {
+		w.cancels = newCancelWatcher(cc, w.logger)
+	}
 	for i, m := range cfg.Models {
 		if err := checkModel(m, engines[m.Name]); err != nil {
 			return nil, fmt.Errorf("models[%d] (%s): %w", i, m.Name, err)

@@ -185,7 +185,7 @@ func TestCancelAbortsEngine(t *testing.T) {
 	if !errors.Is(err, broker.ErrCanceled) {
 		t.Errorf("engine context ended with %v, want broker.ErrCanceled", err)
 	}
-	// The lease is 30s (extended every 10s): only the event-log watch can be this quick.
+	// The lease is 30s (extended every 10s): only the cancellation watch can be this quick.
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("engine aborted %v after the cancel, want at once", d)
 	}

@@ -1,7 +1,9 @@
 package brokertest
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -232,8 +234,24 @@ func (s suite) testCancelRunning(t *testing.T) {
 	b := s.broker(t, broker.Config{})
 	j := enqueue(t, b, newJob("m1"))
 	l := reserve(t, b, "w1", 1, "m1")[0]
+	other := enqueue(t, b, newJob("m1"))
+	// Both brokers tell a worker which of its jobs were canceled in one call (the worker's
+	// CancelChecker); it is not part of the contract, so a broker without it is passed over.
+	cc, checks := b.(interface {
+		Canceled(ctx context.Context, ids []string) ([]string, error)
+	})
+	if checks {
+		if got, err := cc.Canceled(ctxFor(t), []string{j.ID, other.ID, "no-such-job"}); err != nil || len(got) != 0 {
+			t.Fatalf("canceled before the cancel = %v, %v; want none", got, err)
+		}
+	}
 	if _, err := b.Cancel(ctxFor(t), j.ID); err != nil {
 		t.Fatalf("cancel running: %v", err)
+	}
+	if checks {
+		if got, err := cc.Canceled(ctxFor(t), []string{j.ID, other.ID, "no-such-job"}); err != nil || !slices.Equal(got, []string{j.ID}) {
+			t.Fatalf("canceled = %v, %v; want [%s]", got, err, j.ID)
+		}
 	}
 	wantErr(t, "extend canceled", b.ExtendLease(ctxFor(t), l), broker.ErrCanceled)
 	_, err := b.AppendEvent(ctxFor(t), l, broker.Event{Type: broker.EventDelta, Data: json.RawMessage(`"x"`)})

@@ -2,7 +2,10 @@ package redisbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/neovratz/neovratz/internal/broker"
 	"github.com/neovratz/neovratz/internal/job"
@@ -42,4 +45,38 @@ func (b *Broker) Cancel(ctx context.Context, id string) (job.Job, error) {
 		return s.Job, nil
 	}
 	return job.Job{}, fmt.Errorf("cancel %s: unexpected script reply %q", id, code)
+}
+
+// Canceled returns those of ids whose jobs were canceled, in one round trip: a worker checks
+// all its running jobs with it (see worker.CancelChecker). A job whose model this process does
+// not know costs a lookup of its index first; a job that is gone is not reported.
+func (b *Broker) Canceled(ctx context.Context, ids []string) ([]string, error) {
+	if err := b.open(); err != nil {
+		return nil, err
+	}
+	pipe := b.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		model, _, err := b.cachedModelOf(ctx, id)
+		if errors.Is(err, broker.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("canceled: %w", err)
+		}
+		cmds[i] = pipe.HGet(ctx, b.k.model(model).job(id), "status")
+	}
+	if pipe.Len() == 0 {
+		return nil, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("canceled: %w", err)
+	}
+	var out []string
+	for i, c := range cmds {
+		if c != nil && c.Val() == string(job.StatusCanceled) {
+			out = append(out, ids[i])
+		}
+	}
+	return out, nil
 }

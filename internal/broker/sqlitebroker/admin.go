@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/neovratz/neovratz/internal/broker"
@@ -193,4 +194,43 @@ func (b *Broker) QueueStats(ctx context.Context) ([]broker.QueueStats, error) {
 		return nil, fmt.Errorf("queue stats: %w", b.readErr(err))
 	}
 	return stats, nil
+}
+
+// canceledBatch bounds the ids of one Canceled query (SQLite's default limit on parameters is
+// far above it).
+const canceledBatch = 500
+
+// Canceled returns those of ids whose jobs were canceled, in one query per canceledBatch ids: a
+// worker checks all its running jobs with it (see worker.CancelChecker).
+func (b *Broker) Canceled(ctx context.Context, ids []string) ([]string, error) {
+	if b.closed() {
+		return nil, broker.ErrClosed
+	}
+	var out []string
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), canceledBatch)]
+		ids = ids[len(batch):]
+		args := make([]any, len(batch))
+		for i, id := range batch {
+			args[i] = id
+		}
+		q := "SELECT id FROM jobs WHERE status = 'canceled' AND id IN (?" + strings.Repeat(",?", len(batch)-1) + ")"
+		rows, err := b.db.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("canceled: %w", b.readErr(err))
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("canceled: %w", err)
+			}
+			out = append(out, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("canceled: %w", b.readErr(err))
+		}
+	}
+	return out, nil
 }

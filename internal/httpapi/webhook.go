@@ -114,8 +114,9 @@ const (
 	// submitGrace is how long an entry written before its job is enqueued waits for the
 	// enqueue: a replica that stops in between leaves it to the others after that.
 	submitGrace = time.Minute
-	// leaseMargin is added to a turn's longest run (watch plus one try) for the entry's lease.
-	leaseMargin = 30 * time.Second
+	// maxLeaseMargin bounds what is added to a turn's longest run (watch plus one try) for the
+	// entry's lease: as much as the turn again, at most this.
+	maxLeaseMargin = 30 * time.Second
 )
 
 // webhooks does the end-of-job work of async jobs from the outbox, which every replica
@@ -149,8 +150,12 @@ func newWebhooks(s *Server, cfg WebhookConfig, store outbox.Store) *webhooks {
 	return h
 }
 
-// lease is how long a claimed entry stays with its claimer.
-func (h *webhooks) lease() time.Duration { return h.cfg.Watch + h.cfg.Timeout + leaseMargin }
+// lease is how long a claimed entry stays with its claimer: past it, the claimer is taken for
+// dead and any replica may claim the entry (70s with the defaults).
+func (h *webhooks) lease() time.Duration {
+	turn := h.cfg.Watch + h.cfg.Timeout
+	return turn + min(turn, maxLeaseMargin)
+}
 
 // poke makes the dispatcher look at the outbox now.
 func (h *webhooks) poke() {

@@ -286,6 +286,102 @@ func TestWebhookSurvivesReplicaStop(t *testing.T) {
 	})
 }
 
+// failingStore is an outbox whose writes fail once its process has died: a replica that
+// crashes can neither finish nor hand back what it holds.
+type failingStore struct {
+	outbox.Store
+	mu   sync.Mutex
+	dead bool
+}
+
+var errDead = errors.New("the replica died")
+
+func (f *failingStore) kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = true
+}
+
+func (f *failingStore) alive() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return errDead
+	}
+	return nil
+}
+
+func (f *failingStore) Claim(ctx context.Context, now time.Time, n int, until time.Time) ([]outbox.Item, error) {
+	if err := f.alive(); err != nil {
+		return nil, err
+	}
+	return f.Store.Claim(ctx, now, n, until)
+}
+
+func (f *failingStore) Update(ctx context.Context, it outbox.Item, due time.Time) (bool, error) {
+	if err := f.alive(); err != nil {
+		return false, err
+	}
+	return f.Store.Update(ctx, it, due)
+}
+
+func (f *failingStore) Delete(ctx context.Context, id string) error {
+	if err := f.alive(); err != nil {
+		return err
+	}
+	return f.Store.Delete(ctx, id)
+}
+
+// TestWebhookAfterReplicaDies: a replica that dies while it follows a job leaves the entry
+// leased; once the lease has passed another replica delivers.
+func TestWebhookAfterReplicaDies(t *testing.T) {
+	brokers(t, func(t *testing.T, kind string) {
+		var shared outbox.Store
+		e := newEnv(t, kind, func(c *Config) { shared, c.Outbox = c.Outbox, outbox.NewMemory() })
+		cfg := e.cfg
+		cfg.Webhooks.Poll = 50 * time.Millisecond
+		cfg.Webhooks.Watch = 200 * time.Millisecond
+		cfg.Webhooks.Timeout = 500 * time.Millisecond // a lease of 1.4s
+		dying := &failingStore{Store: shared}
+		cfg.Outbox = dying
+		a := startReplica(t, cfg)
+		recv := newHookReceiver(t, hookSecret)
+		recv.setDown(false)
+
+		req, _ := http.NewRequest("POST", a.srv.URL+"/v1/jobs", strings.NewReader(webhookJob("medium", recv.srv.URL+"/hook", hookSecret)))
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			t.Fatalf("submit: %d %s", resp.StatusCode, body)
+		}
+		id := decodeJob(t, string(body)).ID
+		waitStatus(t, e, id, job.StatusRunning)
+		dying.kill()
+		a.stop()
+		died := time.Now()
+		waitStatus(t, e, id, job.StatusSucceeded)
+
+		cfg.Outbox = shared
+		startReplica(t, cfg)
+		select {
+		case <-recv.got:
+			if waited := time.Since(died); waited < time.Second {
+				t.Errorf("delivered %s after the replica died, within its entry's lease", waited)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("no delivery after the lease passed")
+		}
+		if n := recv.count(); n != 1 {
+			t.Errorf("%d deliveries, want 1", n)
+		}
+	})
+}
+
 // TestAsyncJobsChargeTokens: an async job's tokens count against its key's tokens-per-minute
 // limit once it ends, whether or not anyone reads it.
 func TestAsyncJobsChargeTokens(t *testing.T) {

@@ -28,7 +28,12 @@ type groupGEMM struct {
 	prep func(a []byte, nb int, q []byte, qstride int, side []byte, sstride int)
 	// tile multiplies a packed group by n ≤ 8 prepared activation rows and
 	// stores row t's 16 results at dst[t·ostride:].
-	tile   func(packed []byte, nb int, q []byte, qstride int, side []byte, sstride int, dst []float32, ostride, n int)
+	tile func(packed []byte, nb int, q []byte, qstride int, side []byte, sstride int, dst []float32, ostride, n int)
+	// gemv multiplies the groupRows rows at w by one prepared activation
+	// row without packing them (decode, where a packed group would serve
+	// only once), storing the 16 results at dst: the same bits as pack and
+	// tile.
+	gemv   func(w []byte, wrb, nb int, q, side []byte, dst []float32)
 	rowDot dotFunc // the same arithmetic for one row: the tail
 }
 
@@ -84,7 +89,11 @@ func (m *groupTask) prepare(buf []byte) {
 func (m *groupTask) run(lo, hi int) {
 	g := m.g
 	whole := lo + (hi-lo)/groupRows*groupRows
-	if whole > lo {
+	if m.nActs == 1 && g.gemv != nil {
+		for r := lo; r < whole; r += groupRows {
+			g.gemv(m.w[r*m.wrb:], m.wrb, m.nb, m.q, m.side, m.dst[r:])
+		}
+	} else if whole > lo {
 		packed := packBuffer(m.packs, m.nb*g.packedBlock)
 		qstride, sstride := m.nActs*g.quantsBytes, m.nActs*g.sideBytes
 		for r := lo; r < whole; r += groupRows {

@@ -17,6 +17,9 @@ var vnniAvailable = simdAvailable && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW &
 func packQ8_0VNNI(w *byte, wrb, nb int, dst *byte, offs *[16]int32)
 
 //go:noescape
+func packQ5_0VNNI(w *byte, wrb, nb int, dst *byte, offs *[16]int32)
+
+//go:noescape
 func prepActsQ8_0VNNI(a *byte, nb int, q *byte, qstride int, side *byte, sstride int)
 
 //go:noescape
@@ -44,28 +47,47 @@ func laneRowOffsets(wrb int) (offs [16]int32) {
 // the order the kernels' transpose leaves the rows in.
 var laneRow = [16]int{0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15}
 
-// q8_0VNNI is Q8_0's groupGEMM: blocks of 32, packed blocks of 576 bytes
-// (16 float32 scales, then 16 rows × 32 weight bytes), prepared activation
-// blocks of 32 quants and 8 bytes of side data (d as float32, -128·Σq).
-var q8_0VNNI = &groupGEMM{
-	packedBlock: 576,
-	quantsBytes: 32,
-	sideBytes:   8,
-	blockSize:   qk,
-	pack: func(w []byte, wrb, nb int, dst []byte) {
-		_ = w[(groupRows-1)*wrb+nb*q8_0Bytes-1]
-		_ = dst[nb*576-1]
-		offs := laneRowOffsets(wrb)
-		packQ8_0VNNI(&w[0], wrb, nb, &dst[0], &offs)
-	},
-	prep: func(a []byte, nb int, q []byte, qstride int, side []byte, sstride int) {
-		_ = a[nb*q8_0Bytes-1]
-		_ = q[(nb-1)*qstride+31]
-		_ = side[(nb-1)*sstride+7]
-		prepActsQ8_0VNNI(&a[0], nb, &q[0], qstride, &side[0], sstride)
-	},
-	tile:   q8_0VNNITile,
-	rowDot: dotQ8_0,
+// q8_0VNNI and q5_0VNNI are the groupGEMMs of Q8_0 and Q5_0 weights: blocks
+// of 32, packed blocks of 576 bytes (16 float32 scales, then 16 rows × 32
+// weight bytes), prepared Q8_0 activation blocks of 32 quants and 8 bytes of
+// side data (d as float32, -128·Σq). Both weight types' scalar dots compute
+// float(sumi)·(d_w·d_a) per block, so they share the tile kernels.
+var (
+	q8_0VNNI = vnniGEMM(packQ8_0VNNI, gemv1Q8_0VNNI, q8_0Bytes, dotQ8_0)
+	q5_0VNNI = vnniGEMM(packQ5_0VNNI, gemv1Q5_0VNNI, q5_0Bytes, dotQ5_0)
+)
+
+func vnniGEMM(pack func(w *byte, wrb, nb int, dst *byte, offs *[16]int32),
+	gemv func(w *byte, wrb, nb int, q, side *byte, out *float32, offs *[16]int32),
+	blockBytes int, rowDot dotFunc) *groupGEMM {
+	return &groupGEMM{
+		packedBlock: 576,
+		quantsBytes: 32,
+		sideBytes:   8,
+		blockSize:   qk,
+		pack: func(w []byte, wrb, nb int, dst []byte) {
+			_ = w[(groupRows-1)*wrb+nb*blockBytes-1]
+			_ = dst[nb*576-1]
+			offs := laneRowOffsets(wrb)
+			pack(&w[0], wrb, nb, &dst[0], &offs)
+		},
+		prep: func(a []byte, nb int, q []byte, qstride int, side []byte, sstride int) {
+			_ = a[nb*q8_0Bytes-1]
+			_ = q[(nb-1)*qstride+31]
+			_ = side[(nb-1)*sstride+7]
+			prepActsQ8_0VNNI(&a[0], nb, &q[0], qstride, &side[0], sstride)
+		},
+		gemv: func(w []byte, wrb, nb int, q, side []byte, dst []float32) {
+			_ = w[(groupRows-1)*wrb+nb*blockBytes-1]
+			_ = q[nb*32-1]
+			_ = side[nb*8-1]
+			_ = dst[groupRows-1]
+			offs := laneRowOffsets(wrb)
+			gemv(&w[0], wrb, nb, &q[0], &side[0], f32Ptr(dst), &offs)
+		},
+		tile:   q8_0VNNITile,
+		rowDot: rowDot,
+	}
 }
 
 // q8_0VNNITile runs the tile kernels over n activation rows: eight, four,
@@ -100,4 +122,11 @@ var gemmAvailable = vnniAvailable
 // installGEMM puts the int8 GEMM kernels over the AVX2 ones.
 func installGEMM(k *kernelTable) {
 	k[gguf.TypeQ8_0].gemm = q8_0VNNI
+	k[gguf.TypeQ5_0].gemm = q5_0VNNI
 }
+
+//go:noescape
+func gemv1Q8_0VNNI(w *byte, wrb, nb int, q, side *byte, out *float32, offs *[16]int32)
+
+//go:noescape
+func gemv1Q5_0VNNI(w *byte, wrb, nb int, q, side *byte, out *float32, offs *[16]int32)

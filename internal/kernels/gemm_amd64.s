@@ -81,100 +81,303 @@
 	MOVQ out+48(FP), AX \
 	MOVQ ostride+56(FP), R10
 
+// The one-activation kernels (decode): no packing. Each pair of rows i and
+// i+8 goes through one VPDPBUSD against the activation block in both
+// halves, and a tree of unpacks and adds reduces the sixteen rows' lanes to
+// one int32 sum per row, in the packed groups' lane order; from there the
+// arithmetic is the tile kernels'. The sums are exact whatever the order of
+// the additions, so both paths give the same bits.
+
+// GEMVARGS loads (w *byte, wrb, nb int, q, side *byte, out *float32,
+// offs *[16]int32): row pointers as PACKROWS, BX the prepared activation
+// quants (32 bytes a block), R12 their side data (8 bytes a block).
+#define GEMVARGS \
+	MOVQ w+0(FP), SI \
+	MOVQ wrb+8(FP), R8 \
+	MOVQ nb+16(FP), CX \
+	MOVQ q+24(FP), BX \
+	MOVQ side+32(FP), R12 \
+	MOVQ offs+48(FP), AX \
+	VMOVDQU32 (AX), Z30 \
+	LEAQ (R8)(R8*2), R9 \
+	LEAQ (R8)(R8*4), R10 \
+	LEAQ (R9)(R8*4), R11 \
+	LEAQ (SI)(R8*8), DX \
+	LEAQ (DX)(R8*8), R13 \
+	MOVL $0x80808080, AX \
+	VPBROADCASTD AX, Z31 \
+	VPXORD Z29, Z29, Z29
+
+// DPPAIR adds the products of the unsigned weight bytes in z (rows i and
+// i+8) with the activation in both halves of Z15 to a zeroed acc.
+#define DPPAIR(z, acc) \
+	VPXORD   acc, acc, acc \
+	VPDPBUSD Z15, z, acc
+
+// REDUCE16 sums the eight lanes of each row in Z16..Z23 (rows i and i+8 in
+// Z(16+i)) into Z6, lane l holding row laneRow[l].
+#define REDUCE16 \
+	VPUNPCKLDQ  Z17, Z16, Z0 \
+	VPUNPCKHDQ  Z17, Z16, Z1 \
+	VPADDD      Z1, Z0, Z0 \
+	VPUNPCKLDQ  Z19, Z18, Z1 \
+	VPUNPCKHDQ  Z19, Z18, Z2 \
+	VPADDD      Z2, Z1, Z1 \
+	VPUNPCKLQDQ Z1, Z0, Z2 \
+	VPUNPCKHQDQ Z1, Z0, Z3 \
+	VPADDD      Z3, Z2, Z2 \
+	VPUNPCKLDQ  Z21, Z20, Z0 \
+	VPUNPCKHDQ  Z21, Z20, Z1 \
+	VPADDD      Z1, Z0, Z0 \
+	VPUNPCKLDQ  Z23, Z22, Z1 \
+	VPUNPCKHDQ  Z23, Z22, Z3 \
+	VPADDD      Z3, Z1, Z1 \
+	VPUNPCKLQDQ Z1, Z0, Z4 \
+	VPUNPCKHQDQ Z1, Z0, Z5 \
+	VPADDD      Z5, Z4, Z4 \
+	VSHUFI32X4  $0x88, Z4, Z2, Z6 \
+	VSHUFI32X4  $0xdd, Z4, Z2, Z7 \
+	VPADDD      Z7, Z6, Z6
+
+// GEMVBLOCK finishes a block: the sums in Z6 from -128·Σa, then
+// acc += float(sum) * (d_w * d_a) as the tile kernels do.
+#define GEMVBLOCK \
+	VPADDD.BCST 4(R12), Z6, Z6 \
+	VCVTDQ2PS   Z6, Z6 \
+	KXNORW      K1, K1, K1 \
+	VPGATHERDD  (SI)(Z30*1), K1, Z8 \
+	VPMOVDW     Z8, Y8 \
+	VCVTPH2PS   Y8, Z8 \
+	VMULPS.BCST (R12), Z8, Z8 \
+	VMULPS      Z8, Z6, Z6 \
+	VADDPS      Z6, Z29, Z29
+
+#define GEMVOUT \
+	MOVQ       out+40(FP), AX \
+	VSHUFF32X4 $0xd8, Z29, Z29, Z29 \
+	VMOVUPS    Z29, (AX) \
+	VZEROUPPER \
+	RET
+
+// Q8PAIR loads rows at lo and hi as unsigned bytes (w+128) into z.
+#define Q8PAIR(lo, hi, y, z) \
+	VMOVDQU      lo, y \
+	VINSERTI64X4 $1, hi, z, z \
+	VPXORD       Z31, z, z
+
+// UNPACK5U(qs, qh, y, x, t, tx) sets y (x its low half) to the 32 weights
+// of a Q5_0 block as unsigned bytes q+112 (= q-16+128); t (tx) is scratch. Y11 holds
+// 0x70 bytes, Y12 all ones, Y13 0x10 bytes, Y14 0x0f bytes.
+#define UNPACK5U(qs, qh, y, x, t, tx) \
+	VMOVDQU      qs, x \
+	VPSRLW       $4, x, tx \
+	VINSERTI128  $1, tx, y, y \
+	VPAND        Y14, y, y \
+	VPBROADCASTD qh, t \
+	VPSHUFB      ·bitshuf(SB), t, t \
+	VPOR         ·bitmask(SB), t, t \
+	VPCMPEQB     Y12, t, t \
+	VPAND        Y13, t, t \
+	VPOR         t, y, y \
+	VPADDB       Y11, y, y
+
+// PACKROWS sets up the pointers of a packing loop: rows 0-7 at SI + k·R8
+// (R9 = 3·R8, R10 = 5·R8, R11 = 7·R8), rows 8-15 the same from DX; Z30 the
+// gather offsets, Z31 0x80 bytes.
+#define PACKROWS \
+	MOVQ w+0(FP), SI \
+	MOVQ wrb+8(FP), R8 \
+	MOVQ nb+16(FP), CX \
+	MOVQ dst+24(FP), DI \
+	MOVQ offs+32(FP), AX \
+	VMOVDQU32 (AX), Z30 \
+	LEAQ (R8)(R8*2), R9 \
+	LEAQ (R8)(R8*4), R10 \
+	LEAQ (R9)(R8*4), R11 \
+	LEAQ (SI)(R8*8), DX \
+	LEAQ (DX)(R8*8), R13 \
+	MOVL $0x80808080, AX \
+	VPBROADCASTD AX, Z31
+
+// PREFETCHQ8 and PREFETCHQ5 fetch the next group's sixteen rows (the 16·wrb
+// bytes after this group's, at R13) a block's share at a time: with rows of
+// a few hundred bytes, sixteen short interleaved streams are too short for
+// the hardware prefetchers, and the kernels would wait on memory.
+#define PREFETCHQ8 \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 64(R13) \
+	PREFETCHT0 128(R13) \
+	PREFETCHT0 192(R13) \
+	PREFETCHT0 256(R13) \
+	PREFETCHT0 320(R13) \
+	PREFETCHT0 384(R13) \
+	PREFETCHT0 448(R13) \
+	PREFETCHT0 512(R13) \
+	ADDQ       $544, R13
+
+#define PREFETCHQ5 \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 64(R13) \
+	PREFETCHT0 128(R13) \
+	PREFETCHT0 192(R13) \
+	PREFETCHT0 256(R13) \
+	PREFETCHT0 320(R13) \
+	ADDQ       $352, R13
+
+// LOADPAIR sets Z_i (Y_i) to the 32 signed weight bytes at lo in its low
+// half and those at hi in its high half.
+#define LOADPAIR(lo, hi, y, z) \
+	VMOVDQU      lo, y \
+	VINSERTI64X4 $1, hi, z, z
+
+// TRANSPOSE16 turns Z0..Z7 (rows i and i+8 in Z_i) into the eight packed
+// vectors W_j and stores them, offset by 128, at 64(DI)..512(DI). It
+// leaves Y12-Y14 alone (packQ5_0VNNI's constants).
+// A 4×4 transpose of dwords in every 128-bit lane first: S_k (k < 4) holds
+// dword k of rows 0-3 in lane 0, dword k+4 in lane 1, and the same of rows
+// 8-11 in lanes 2 and 3; S_{k+4} the same of rows 4-7 and 12-15. Then W_k
+// is lanes 0 and 2 of S_k and of S_{k+4}, W_{k+4} lanes 1 and 3.
+#define TRANSPOSE16 \
+	VPUNPCKLDQ  Z1, Z0, Z8 \
+	VPUNPCKHDQ  Z1, Z0, Z9 \
+	VPUNPCKLDQ  Z3, Z2, Z10 \
+	VPUNPCKHDQ  Z3, Z2, Z11 \
+	VPUNPCKLDQ  Z5, Z4, Z24 \
+	VPUNPCKHDQ  Z5, Z4, Z25 \
+	VPUNPCKLDQ  Z7, Z6, Z26 \
+	VPUNPCKHDQ  Z7, Z6, Z15 \
+	VPUNPCKLQDQ Z10, Z8, Z16 \
+	VPUNPCKHQDQ Z10, Z8, Z17 \
+	VPUNPCKLQDQ Z11, Z9, Z18 \
+	VPUNPCKHQDQ Z11, Z9, Z19 \
+	VPUNPCKLQDQ Z26, Z24, Z20 \
+	VPUNPCKHQDQ Z26, Z24, Z21 \
+	VPUNPCKLQDQ Z15, Z25, Z22 \
+	VPUNPCKHQDQ Z15, Z25, Z23 \
+	VSHUFI32X4 $0x88, Z20, Z16, Z0 \
+	VSHUFI32X4 $0xdd, Z20, Z16, Z4 \
+	VSHUFI32X4 $0x88, Z21, Z17, Z1 \
+	VSHUFI32X4 $0xdd, Z21, Z17, Z5 \
+	VSHUFI32X4 $0x88, Z22, Z18, Z2 \
+	VSHUFI32X4 $0xdd, Z22, Z18, Z6 \
+	VSHUFI32X4 $0x88, Z23, Z19, Z3 \
+	VSHUFI32X4 $0xdd, Z23, Z19, Z7 \
+	VPXORD    Z31, Z0, Z0 \
+	VPXORD    Z31, Z1, Z1 \
+	VPXORD    Z31, Z2, Z2 \
+	VPXORD    Z31, Z3, Z3 \
+	VPXORD    Z31, Z4, Z4 \
+	VPXORD    Z31, Z5, Z5 \
+	VPXORD    Z31, Z6, Z6 \
+	VPXORD    Z31, Z7, Z7 \
+	VMOVDQU32 Z0, 64(DI) \
+	VMOVDQU32 Z1, 128(DI) \
+	VMOVDQU32 Z2, 192(DI) \
+	VMOVDQU32 Z3, 256(DI) \
+	VMOVDQU32 Z4, 320(DI) \
+	VMOVDQU32 Z5, 384(DI) \
+	VMOVDQU32 Z6, 448(DI) \
+	VMOVDQU32 Z7, 512(DI)
+
+// SCALES16 stores the sixteen rows' block scales as float32 at (DI): the
+// half at the start of each row's block (SI + Z30), gathered as dwords.
+#define SCALES16 \
+	KXNORW     K1, K1, K1 \
+	VPGATHERDD (SI)(Z30*1), K1, Z8 \
+	VPMOVDW    Z8, Y8 \
+	VCVTPH2PS  Y8, Z8 \
+	VMOVUPS    Z8, (DI)
+
 // packQ8_0VNNI(w *byte, wrb, nb int, dst *byte, offs *[16]int32) packs nb
 // blocks of the 16 rows at w (row stride wrb); offs[l] = laneRow[l]·wrb.
 TEXT ·packQ8_0VNNI(SB), NOSPLIT, $0-40
-	MOVQ w+0(FP), SI
-	MOVQ wrb+8(FP), R8
-	MOVQ nb+16(FP), CX
-	MOVQ dst+24(FP), DI
-	MOVQ offs+32(FP), AX
-	VMOVDQU32 (AX), Z30
-	LEAQ (R8)(R8*2), R9
-	LEAQ (R8)(R8*4), R10
-	LEAQ (R9)(R8*4), R11
-	LEAQ (SI)(R8*8), DX
-	MOVL $0x80808080, AX
-	VPBROADCASTD AX, Z31
+	PACKROWS
 
-pack:
-	// Z_i: row i in the low 256 bits, row i+8 in the high.
-	VMOVDQU      2(SI), Y0
-	VINSERTI64X4 $1, 2(DX), Z0, Z0
-	VMOVDQU      2(SI)(R8*1), Y1
-	VINSERTI64X4 $1, 2(DX)(R8*1), Z1, Z1
-	VMOVDQU      2(SI)(R8*2), Y2
-	VINSERTI64X4 $1, 2(DX)(R8*2), Z2, Z2
-	VMOVDQU      2(SI)(R9*1), Y3
-	VINSERTI64X4 $1, 2(DX)(R9*1), Z3, Z3
-	VMOVDQU      2(SI)(R8*4), Y4
-	VINSERTI64X4 $1, 2(DX)(R8*4), Z4, Z4
-	VMOVDQU      2(SI)(R10*1), Y5
-	VINSERTI64X4 $1, 2(DX)(R10*1), Z5, Z5
-	VMOVDQU      2(SI)(R9*2), Y6
-	VINSERTI64X4 $1, 2(DX)(R9*2), Z6, Z6
-	VMOVDQU      2(SI)(R11*1), Y7
-	VINSERTI64X4 $1, 2(DX)(R11*1), Z7, Z7
-
-	// A 4×4 transpose of dwords in every 128-bit lane: S_k (k < 4) holds
-	// dword k of rows 0-3 in lane 0, dword k+4 in lane 1, and the same of
-	// rows 8-11 in lanes 2 and 3; S_{k+4} the same of rows 4-7 and 12-15.
-	VPUNPCKLDQ  Z1, Z0, Z8
-	VPUNPCKHDQ  Z1, Z0, Z9
-	VPUNPCKLDQ  Z3, Z2, Z10
-	VPUNPCKHDQ  Z3, Z2, Z11
-	VPUNPCKLDQ  Z5, Z4, Z12
-	VPUNPCKHDQ  Z5, Z4, Z13
-	VPUNPCKLDQ  Z7, Z6, Z14
-	VPUNPCKHDQ  Z7, Z6, Z15
-	VPUNPCKLQDQ Z10, Z8, Z16
-	VPUNPCKHQDQ Z10, Z8, Z17
-	VPUNPCKLQDQ Z11, Z9, Z18
-	VPUNPCKHQDQ Z11, Z9, Z19
-	VPUNPCKLQDQ Z14, Z12, Z20
-	VPUNPCKHQDQ Z14, Z12, Z21
-	VPUNPCKLQDQ Z15, Z13, Z22
-	VPUNPCKHQDQ Z15, Z13, Z23
-
-	// W_k = lanes 0, 2 of S_k and 0, 2 of S_{k+4}; W_{k+4} lanes 1, 3.
-	VSHUFI32X4 $0x88, Z20, Z16, Z0
-	VSHUFI32X4 $0xdd, Z20, Z16, Z4
-	VSHUFI32X4 $0x88, Z21, Z17, Z1
-	VSHUFI32X4 $0xdd, Z21, Z17, Z5
-	VSHUFI32X4 $0x88, Z22, Z18, Z2
-	VSHUFI32X4 $0xdd, Z22, Z18, Z6
-	VSHUFI32X4 $0x88, Z23, Z19, Z3
-	VSHUFI32X4 $0xdd, Z23, Z19, Z7
-
-	VPXORD    Z31, Z0, Z0
-	VPXORD    Z31, Z1, Z1
-	VPXORD    Z31, Z2, Z2
-	VPXORD    Z31, Z3, Z3
-	VPXORD    Z31, Z4, Z4
-	VPXORD    Z31, Z5, Z5
-	VPXORD    Z31, Z6, Z6
-	VPXORD    Z31, Z7, Z7
-	VMOVDQU32 Z0, 64(DI)
-	VMOVDQU32 Z1, 128(DI)
-	VMOVDQU32 Z2, 192(DI)
-	VMOVDQU32 Z3, 256(DI)
-	VMOVDQU32 Z4, 320(DI)
-	VMOVDQU32 Z5, 384(DI)
-	VMOVDQU32 Z6, 448(DI)
-	VMOVDQU32 Z7, 512(DI)
-
-	// The scales: the dword at each row's block start, low half = d.
-	KXNORW     K1, K1, K1
-	VPGATHERDD (SI)(Z30*1), K1, Z8
-	VPMOVDW    Z8, Y8
-	VCVTPH2PS  Y8, Z8
-	VMOVUPS    Z8, (DI)
-
+packq8:
+	PREFETCHQ8
+	LOADPAIR(2(SI), 2(DX), Y0, Z0)
+	LOADPAIR(2(SI)(R8*1), 2(DX)(R8*1), Y1, Z1)
+	LOADPAIR(2(SI)(R8*2), 2(DX)(R8*2), Y2, Z2)
+	LOADPAIR(2(SI)(R9*1), 2(DX)(R9*1), Y3, Z3)
+	LOADPAIR(2(SI)(R8*4), 2(DX)(R8*4), Y4, Z4)
+	LOADPAIR(2(SI)(R10*1), 2(DX)(R10*1), Y5, Z5)
+	LOADPAIR(2(SI)(R9*2), 2(DX)(R9*2), Y6, Z6)
+	LOADPAIR(2(SI)(R11*1), 2(DX)(R11*1), Y7, Z7)
+	TRANSPOSE16
+	SCALES16
 	ADDQ $34, SI
 	ADDQ $34, DX
 	ADDQ $PACKED, DI
 	DECQ CX
-	JNZ  pack
+	JNZ  packq8
+	VZEROUPPER
+	RET
+
+// UNPACK5(qs, qh, off) writes the 32 weights of a Q5_0 block (quants at
+// qs, high bits at qh), as
+// signed bytes q-16, to off(DI): ggml's bytes_from_nibbles_32 for the low
+// four bits, bytes_from_bits_32 for the fifth. Y12 holds all ones, Y13
+// 0x10 bytes, Y14 0x0f bytes.
+#define UNPACK5(qs, qh, off) \
+	VMOVDQU      qs, X0 \
+	VPSRLW       $4, X0, X1 \
+	VINSERTI128  $1, X1, Y0, Y0 \
+	VPAND        Y14, Y0, Y0 \
+	VPBROADCASTD qh, Y1 \
+	VPSHUFB      ·bitshuf(SB), Y1, Y1 \
+	VPOR         ·bitmask(SB), Y1, Y1 \
+	VPCMPEQB     Y12, Y1, Y1 \
+	VPAND        Y13, Y1, Y1 \
+	VPOR         Y1, Y0, Y0 \
+	VPSUBB       Y13, Y0, Y0 \
+	VMOVDQU      Y0, off(DI)
+
+// packQ5_0VNNI is packQ8_0VNNI for Q5_0 blocks (22 bytes: d, qh, qs). The
+// weights are unpacked into the block's own vector area first, then
+// transposed in place.
+TEXT ·packQ5_0VNNI(SB), NOSPLIT, $0-40
+	PACKROWS
+	VPCMPEQB Y12, Y12, Y12
+	MOVL     $0x10101010, AX
+	VMOVD    AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL     $0x0f0f0f0f, AX
+	VMOVD    AX, X14
+	VPBROADCASTD X14, Y14
+
+packq5:
+	PREFETCHQ5
+	UNPACK5(6(SI), 2(SI), 64)
+	UNPACK5(6(SI)(R8*1), 2(SI)(R8*1), 96)
+	UNPACK5(6(SI)(R8*2), 2(SI)(R8*2), 128)
+	UNPACK5(6(SI)(R9*1), 2(SI)(R9*1), 160)
+	UNPACK5(6(SI)(R8*4), 2(SI)(R8*4), 192)
+	UNPACK5(6(SI)(R10*1), 2(SI)(R10*1), 224)
+	UNPACK5(6(SI)(R9*2), 2(SI)(R9*2), 256)
+	UNPACK5(6(SI)(R11*1), 2(SI)(R11*1), 288)
+	UNPACK5(6(DX), 2(DX), 320)
+	UNPACK5(6(DX)(R8*1), 2(DX)(R8*1), 352)
+	UNPACK5(6(DX)(R8*2), 2(DX)(R8*2), 384)
+	UNPACK5(6(DX)(R9*1), 2(DX)(R9*1), 416)
+	UNPACK5(6(DX)(R8*4), 2(DX)(R8*4), 448)
+	UNPACK5(6(DX)(R10*1), 2(DX)(R10*1), 480)
+	UNPACK5(6(DX)(R9*2), 2(DX)(R9*2), 512)
+	UNPACK5(6(DX)(R11*1), 2(DX)(R11*1), 544)
+	LOADPAIR(64(DI), 320(DI), Y0, Z0)
+	LOADPAIR(96(DI), 352(DI), Y1, Z1)
+	LOADPAIR(128(DI), 384(DI), Y2, Z2)
+	LOADPAIR(160(DI), 416(DI), Y3, Z3)
+	LOADPAIR(192(DI), 448(DI), Y4, Z4)
+	LOADPAIR(224(DI), 480(DI), Y5, Z5)
+	LOADPAIR(256(DI), 512(DI), Y6, Z6)
+	LOADPAIR(288(DI), 544(DI), Y7, Z7)
+	TRANSPOSE16
+	SCALES16
+	ADDQ $22, SI
+	ADDQ $22, DX
+	ADDQ $PACKED, DI
+	DECQ CX
+	JNZ  packq5
 	VZEROUPPER
 	RET
 
@@ -305,3 +508,96 @@ x1:
 	STORE(Z16)
 	VZEROUPPER
 	RET
+
+// gemv1Q8_0VNNI(w *byte, wrb, nb int, q, side *byte, out *float32, offs *[16]int32)
+// multiplies the 16 Q8_0 rows at w by one prepared activation row.
+TEXT ·gemv1Q8_0VNNI(SB), NOSPLIT, $0-56
+	GEMVARGS
+
+g1q8:
+	PREFETCHQ8
+	VBROADCASTI64X4 (BX), Z15
+	Q8PAIR(2(SI), 2(DX), Y0, Z0)
+	Q8PAIR(2(SI)(R8*1), 2(DX)(R8*1), Y1, Z1)
+	Q8PAIR(2(SI)(R8*2), 2(DX)(R8*2), Y2, Z2)
+	Q8PAIR(2(SI)(R9*1), 2(DX)(R9*1), Y3, Z3)
+	Q8PAIR(2(SI)(R8*4), 2(DX)(R8*4), Y4, Z4)
+	Q8PAIR(2(SI)(R10*1), 2(DX)(R10*1), Y5, Z5)
+	Q8PAIR(2(SI)(R9*2), 2(DX)(R9*2), Y6, Z6)
+	Q8PAIR(2(SI)(R11*1), 2(DX)(R11*1), Y7, Z7)
+	DPPAIR(Z0, Z16)
+	DPPAIR(Z1, Z17)
+	DPPAIR(Z2, Z18)
+	DPPAIR(Z3, Z19)
+	DPPAIR(Z4, Z20)
+	DPPAIR(Z5, Z21)
+	DPPAIR(Z6, Z22)
+	DPPAIR(Z7, Z23)
+	REDUCE16
+	GEMVBLOCK
+	ADDQ $34, SI
+	ADDQ $34, DX
+	ADDQ $32, BX
+	ADDQ $8, R12
+	DECQ CX
+	JNZ  g1q8
+	GEMVOUT
+
+// gemv1Q5_0VNNI is gemv1Q8_0VNNI for Q5_0 rows.
+TEXT ·gemv1Q5_0VNNI(SB), NOSPLIT, $0-56
+	GEMVARGS
+	VPCMPEQB     Y12, Y12, Y12
+	MOVL         $0x10101010, AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         $0x70707070, AX
+	VMOVD        AX, X11
+	VPBROADCASTD X11, Y11
+
+g1q5:
+	PREFETCHQ5
+	VBROADCASTI64X4 (BX), Z15
+	UNPACK5U(6(SI), 2(SI), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX), 2(DX), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z16)
+	UNPACK5U(6(SI)(R8*1), 2(SI)(R8*1), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX)(R8*1), 2(DX)(R8*1), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z17)
+	UNPACK5U(6(SI)(R8*2), 2(SI)(R8*2), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX)(R8*2), 2(DX)(R8*2), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z18)
+	UNPACK5U(6(SI)(R9*1), 2(SI)(R9*1), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX)(R9*1), 2(DX)(R9*1), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z19)
+	UNPACK5U(6(SI)(R8*4), 2(SI)(R8*4), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX)(R8*4), 2(DX)(R8*4), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z20)
+	UNPACK5U(6(SI)(R10*1), 2(SI)(R10*1), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX)(R10*1), 2(DX)(R10*1), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z21)
+	UNPACK5U(6(SI)(R9*2), 2(SI)(R9*2), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX)(R9*2), 2(DX)(R9*2), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z22)
+	UNPACK5U(6(SI)(R11*1), 2(SI)(R11*1), Y0, X0, Y1, X1)
+	UNPACK5U(6(DX)(R11*1), 2(DX)(R11*1), Y2, X2, Y3, X3)
+	VINSERTI64X4 $1, Y2, Z0, Z0
+	DPPAIR(Z0, Z23)
+	REDUCE16
+	GEMVBLOCK
+	ADDQ $22, SI
+	ADDQ $22, DX
+	ADDQ $32, BX
+	ADDQ $8, R12
+	DECQ CX
+	JNZ  g1q5
+	GEMVOUT

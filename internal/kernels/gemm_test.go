@@ -8,19 +8,19 @@ import (
 	"github.com/neovratz/neovratz/internal/gguf"
 )
 
-// rawQ8_0 returns rows of nb Q8_0 blocks with every quant byte random
-// (-128 included, which no quantizer writes but a hostile file may) and
-// random finite half scales.
-func rawQ8_0(seed uint64, rows, nb int) []byte {
+// rawBlocks returns rows of nb blocks of blockBytes bytes, each a half
+// scale and random bytes: every quant random (for Q8_0, -128 included,
+// which no quantizer writes but a hostile file may), scales finite and of
+// either sign, from 2^-10 to 2^5.
+func rawBlocks(seed uint64, rows, nb, blockBytes int) []byte {
 	r := rng(seed)
-	b := make([]byte, rows*nb*q8_0Bytes)
+	b := make([]byte, rows*nb*blockBytes)
 	for i := range b {
 		b[i] = byte(r.next())
 	}
 	for blk := 0; blk < rows*nb; blk++ {
-		// Scales from 2^-10 to 2^5, either sign: no infinities or NaNs.
 		d := float32(math.Ldexp(float64(r.uniform()), int(r.next()%16)-10))
-		putF16(b[blk*q8_0Bytes:], d)
+		putF16(b[blk*blockBytes:], d)
 	}
 	return b
 }
@@ -38,34 +38,46 @@ func TestMatMulGEMM(t *testing.T) {
 	if got := GEMM(); got != gemmName {
 		t.Fatalf("GEMM() = %q, want %q", got, gemmName)
 	}
-	for _, cols := range []int{32, 96, 4864} {
-		nb := cols / qk
-		for _, rows := range []int{16, 33, 80} {
-			w := rawQ8_0(uint64(rows*cols), rows, nb)
-			for _, nActs := range []int{1, 2, 3, 4, 5, 7, 8, 9, 17} {
-				acts := rawQ8_0(uint64(nActs+cols), nActs, nb)
-				for _, threads := range []int{1, 2} {
-					t.Run(fmt.Sprintf("%dx%d/%d acts/%d threads", rows, cols, nActs, threads), func(t *testing.T) {
-						p := NewPool(threads)
-						defer p.Close()
-						dst := make([]float32, rows*nActs+1)
-						dst[rows*nActs] = 42
-						MatMul(dst, w, gguf.TypeQ8_0, rows, cols, acts, nActs, p)
-						wrb := nb * q8_0Bytes
-						for a := 0; a < nActs; a++ {
-							for r := 0; r < rows; r++ {
-								want := dotQ8_0(cols, w[r*wrb:(r+1)*wrb], acts[a*wrb:(a+1)*wrb])
-								if got := dst[a*rows+r]; math.Float32bits(got) != math.Float32bits(want) {
-									t.Fatalf("dst[%d][%d] = %v, pure-Go dot %v", a, r, got, want)
-								}
-							}
-						}
-						if dst[rows*nActs] != 42 {
-							t.Error("MatMul wrote past its output")
-						}
-					})
-				}
+	for _, ty := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ5_0} {
+		g := kernelsOf(ty).gemm
+		if g == nil {
+			t.Errorf("%v: no GEMM kernel", ty)
+			continue
+		}
+		for _, cols := range []int{32, 96, 4864} {
+			for _, rows := range []int{16, 33, 80} {
+				testGEMMShape(t, ty, g, rows, cols)
 			}
+		}
+	}
+}
+
+func testGEMMShape(t *testing.T, ty gguf.Type, g *groupGEMM, rows, cols int) {
+	nb := cols / qk
+	wrb := RowBytes(ty, cols)
+	w := rawBlocks(uint64(rows*cols), rows, nb, wrb/nb)
+	for _, nActs := range []int{1, 2, 3, 4, 5, 7, 8, 9, 17} {
+		acts := rawBlocks(uint64(nActs+cols), nActs, nb, q8_0Bytes)
+		for _, threads := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%v/%dx%d/%d acts/%d threads", ty, rows, cols, nActs, threads), func(t *testing.T) {
+				p := NewPool(threads)
+				defer p.Close()
+				dst := make([]float32, rows*nActs+1)
+				dst[rows*nActs] = 42
+				MatMul(dst, w, ty, rows, cols, acts, nActs, p)
+				arb := nb * q8_0Bytes
+				for a := 0; a < nActs; a++ {
+					for r := 0; r < rows; r++ {
+						want := g.rowDot(cols, w[r*wrb:(r+1)*wrb], acts[a*arb:(a+1)*arb])
+						if got := dst[a*rows+r]; math.Float32bits(got) != math.Float32bits(want) {
+							t.Fatalf("dst[%d][%d] = %v, pure-Go dot %v", a, r, got, want)
+						}
+					}
+				}
+				if dst[rows*nActs] != 42 {
+					t.Error("MatMul wrote past its output")
+				}
+			})
 		}
 	}
 }

@@ -16,16 +16,32 @@ import (
 // situation of a decode step, where the weights come from memory rather
 // than from the caches. MB/s here is the memory bandwidth the kernel gets.
 func BenchmarkMatMulStreaming(b *testing.B) {
-	const cols = 7168 // a multiple of 256 and of 32
-	for _, ty := range []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K} {
-		wrb := RowBytes(ty, cols)
+	for _, shape := range []struct {
+		cols  int
+		types []gguf.Type
+	}{
+		// Long rows (a multiple of 256 and of 32), and Qwen2.5-0.5B's rows
+		// of 896 (q, k, v, o, gate, up): short rows the hardware prefetchers
+		// follow less well.
+		{7168, []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ5_0, gguf.TypeQ4_K, gguf.TypeQ6_K}},
+		{896, []gguf.Type{gguf.TypeQ8_0, gguf.TypeQ5_0}},
+	} {
+		for _, ty := range shape.types {
+			benchmarkStreaming(b, ty, shape.cols)
+		}
+	}
+}
+
+func benchmarkStreaming(b *testing.B, ty gguf.Type, cols int) {
+	wrb := RowBytes(ty, cols)
+	{
 		rows := (250 << 20) / wrb
 		w := mapMatrix(b, quantized(ty, randomRows(1, 1, cols, 0.1)), rows)
 		acts := activations(ty, randomRows(2, 1, cols, 1))
 		dst := make([]float32, rows)
 		for _, threads := range []int{1, 2} {
 			for _, gemm := range gemmVariants(ty) {
-				name := fmt.Sprintf("%v/t%d", ty, threads)
+				name := fmt.Sprintf("%v/%d/t%d", ty, cols, threads)
 				if gemm {
 					name += "/" + gemmName
 				}

@@ -6,9 +6,11 @@
 //
 // SQLite lets one connection write at a time. The broker pins one connection of its *sql.DB for
 // every write and serializes writers with its own lock (a one-token channel, so that a waiting
-// caller can give up with its context). Each write is one BEGIN IMMEDIATE transaction, which
-// takes SQLite's write lock up front: a transaction that began as a reader and later writes can
-// fail with SQLITE_BUSY, one that begins IMMEDIATE cannot (and with one writer it never waits).
+// caller can give up with its context). Writes run in BEGIN IMMEDIATE transactions, which take
+// SQLite's write lock up front: a transaction that began as a reader and later writes can fail
+// with SQLITE_BUSY, one that begins IMMEDIATE cannot (and with one writer it never waits).
+// Writes that wait for the connection at the same moment share one transaction, each in a
+// savepoint of its own (group commit, see write): the WAL is then written once for all of them.
 // Reads (Get, List, Events, statistics) run on a small pool of other connections, which WAL lets
 // run beside the writer, each on a consistent snapshot. Those connections are query_only.
 //
@@ -45,6 +47,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,12 +73,14 @@ type Broker struct {
 	cfg broker.Config
 	log *slog.Logger
 
-	db    *sql.DB
-	wconn *sql.Conn     // the one connection that writes
-	wlock chan struct{} // one token: held for each write transaction
-	w     writeStmts    // prepared on wconn; used under wlock
-	r     readStmts     // prepared on db
-	seq   int64         // the last FIFO sequence number given out; under wlock
+	db      *sql.DB
+	wconn   *sql.Conn     // the one connection that writes
+	wlock   chan struct{} // one token: held for each write transaction
+	pmu     sync.Mutex
+	pending []*writeReq // writes waiting for the next group commit (see write)
+	w       writeStmts  // prepared on wconn; used under wlock
+	r       readStmts   // prepared on db
+	seq     int64       // the last FIFO sequence number given out; under wlock
 
 	queues notifier // keyed by model: wakes Reserve
 	logs   notifier // keyed by job id: wakes Events
@@ -323,41 +328,160 @@ type wtx struct {
 
 // write runs fn in a write transaction and commits it unless fn fails.
 //
-// The caller's ctx bounds the wait for the write lock; once the transaction has begun it runs
-// to its end without regard to ctx. The statements take microseconds, and an interrupted
-// statement would leave the pinned connection's state to be repaired; finishing is simpler and
-// as fast.
+// Writes that wait for the write connection at the same moment share one transaction (group
+// commit): the caller that gets the connection runs every write waiting then, each inside a
+// savepoint so that one write's failure undoes only that write, and commits them together,
+// so the WAL is written once per group instead of once per write. A write alone runs in a
+// transaction of its own, as before.
+//
+// The caller's ctx bounds the wait for the write lock; once its write has begun it runs to its
+// end without regard to ctx. The statements take microseconds, and an interrupted statement
+// would leave the pinned connection's state to be repaired; finishing is simpler and as fast.
 func (b *Broker) write(ctx context.Context, fn func(t *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	select {
-	case b.wlock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.done:
-		return broker.ErrClosed
-	}
-	defer func() { <-b.wlock }()
 	if b.closed() {
 		return broker.ErrClosed
 	}
-
-	t := &wtx{b: b, w: &b.w, ctx: context.WithoutCancel(ctx), now: b.cfg.Now().UnixNano()}
-	if _, err := b.w.begin.ExecContext(t.ctx); err != nil {
-		return fmt.Errorf("begin: %w", err)
+	r := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	b.pmu.Lock()
+	b.pending = append(b.pending, r)
+	b.pmu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case b.wlock <- struct{}{}:
+		// Every group before ours has finished, so r is either done or still pending: run
+		// what is pending, r with it.
+		b.pmu.Lock()
+		group := b.pending
+		b.pending = nil
+		b.pmu.Unlock()
+		if len(group) > 0 {
+			b.runGroup(group)
+		}
+		<-b.wlock
+		<-r.done
+		return r.err
+	case <-ctx.Done():
+		return b.withdraw(r, ctx.Err())
+	case <-b.done:
+		return b.withdraw(r, broker.ErrClosed)
 	}
-	if err := fn(t); err != nil {
-		b.rollback(t.ctx)
+}
+
+// writeReq is one write waiting for, or taken into, a group commit.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(t *wtx) error
+	err  error
+	done chan struct{} // closed once err is final
+}
+
+// withdraw takes r out of the pending writes and returns err; when another caller's group has
+// taken r already, it waits for r's own result instead.
+func (b *Broker) withdraw(r *writeReq, err error) error {
+	b.pmu.Lock()
+	i := slices.Index(b.pending, r)
+	if i >= 0 {
+		b.pending = slices.Delete(b.pending, i, i+1)
+	}
+	b.pmu.Unlock()
+	if i >= 0 {
 		return err
 	}
-	if _, err := b.w.commit.ExecContext(t.ctx); err != nil {
-		b.rollback(t.ctx)
-		return fmt.Errorf("commit: %w", err)
+	<-r.done
+	return r.err
+}
+
+// runGroup runs writes in one transaction (under wlock) and closes their done channels.
+func (b *Broker) runGroup(group []*writeReq) {
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, r := range group {
+			if r.err == nil {
+				r.err = err
+			}
+		}
 	}
-	b.queues.signal(t.wakeQueues...)
-	b.logs.signal(t.wakeLogs...)
-	return nil
+	if b.closed() {
+		fail(broker.ErrClosed)
+		return
+	}
+	if _, err := b.w.begin.ExecContext(ctx); err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	var wakeQueues, wakeLogs []string
+	ok := 0
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err // gave up before its write began
+			continue
+		}
+		t := &wtx{b: b, w: &b.w, ctx: context.WithoutCancel(r.ctx), now: b.cfg.Now().UnixNano()}
+		if len(group) == 1 {
+			r.err = r.fn(t)
+		} else if r.err = b.inSavepoint(t, r.fn); errors.Is(r.err, errTxLost) {
+			// SQLite rolled the whole transaction back: every write of the group is lost.
+			for _, o := range group {
+				o.err = r.err
+			}
+			return
+		}
+		if r.err == nil {
+			ok++
+			wakeQueues = append(wakeQueues, t.wakeQueues...)
+			wakeLogs = append(wakeLogs, t.wakeLogs...)
+		}
+	}
+	if ok == 0 {
+		b.rollback(ctx)
+		return
+	}
+	if _, err := b.w.commit.ExecContext(ctx); err != nil {
+		b.rollback(ctx)
+		for _, r := range group {
+			if r.err == nil {
+				r.err = fmt.Errorf("commit: %w", err)
+			}
+		}
+		return
+	}
+	b.queues.signal(wakeQueues...)
+	b.logs.signal(wakeLogs...)
+}
+
+// errTxLost marks a write whose failure also ended the group's transaction.
+var errTxLost = errors.New("the write transaction was rolled back")
+
+// inSavepoint runs fn inside a savepoint of the group's transaction and undoes it when fn
+// fails. When the savepoint cannot be undone — after some errors SQLite rolls the whole
+// transaction back by itself — the error wraps errTxLost.
+func (b *Broker) inSavepoint(t *wtx, fn func(t *wtx) error) error {
+	if _, err := b.w.spSave.ExecContext(t.ctx); err != nil {
+		return fmt.Errorf("savepoint: %w: %w", errTxLost, err)
+	}
+	err := fn(t)
+	if err == nil {
+		if _, rerr := b.w.spRelease.ExecContext(t.ctx); rerr != nil {
+			return fmt.Errorf("release savepoint: %w: %w", errTxLost, rerr)
+		}
+		return nil
+	}
+	if _, rerr := b.w.spUndo.ExecContext(t.ctx); rerr != nil {
+		return fmt.Errorf("%w: %w (undo: %v)", errTxLost, err, rerr)
+	}
+	if _, rerr := b.w.spRelease.ExecContext(t.ctx); rerr != nil {
+		return fmt.Errorf("%w: %w (release: %v)", errTxLost, err, rerr)
+	}
+	return err
 }
 
 func (b *Broker) rollback(ctx context.Context) {

@@ -12,7 +12,8 @@ import (
 // (under Broker.wlock). Preparing once matters: compiling SQL costs more than running these
 // small statements.
 type writeStmts struct {
-	begin, commit, rollback *sql.Stmt
+	begin, commit, rollback   *sql.Stmt
+	spSave, spRelease, spUndo *sql.Stmt // one write of a group commit (see write)
 
 	getJob, jobExists                                  *sql.Stmt
 	idemGet, idemPut, countQueued, insertJob, addModel *sql.Stmt
@@ -32,6 +33,9 @@ func (s *writeStmts) defs() []stmtDef {
 		{&s.begin, `BEGIN IMMEDIATE`},
 		{&s.commit, `COMMIT`},
 		{&s.rollback, `ROLLBACK`},
+		{&s.spSave, `SAVEPOINT w`},
+		{&s.spRelease, `RELEASE w`},
+		{&s.spUndo, `ROLLBACK TO w`},
 
 		{&s.getJob, `SELECT #JOB FROM jobs WHERE id = ?`},
 

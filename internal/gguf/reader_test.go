@@ -594,8 +594,10 @@ func TestHostileAllocations(t *testing.T) {
 			if allocated > 16<<10 {
 				t.Errorf("Parse allocated %d bytes for a %d-byte input", allocated, len(tt.data))
 			}
-			if n := testing.AllocsPerRun(10, func() { Parse(tt.data) }); n > 16 {
-				t.Errorf("Parse made %v allocations, want at most 16", n)
+			// A handful of allocations (the error and its wrapping: 4 to 6 here, up to
+			// 17 under the race detector), never a number that grows with the claim.
+			if n := testing.AllocsPerRun(10, func() { Parse(tt.data) }); n > 64 {
+				t.Errorf("Parse made %v allocations, want at most 64", n)
 			}
 		})
 	}

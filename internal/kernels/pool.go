@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A Pool runs the parallel kernels on a fixed set of worker goroutines that
@@ -13,25 +14,50 @@ import (
 // counter, so a thread the OS delays takes fewer chunks instead of holding
 // everyone up.
 //
+// A decode step is a few hundred parallel operations of 50-200 µs each, a
+// few microseconds apart. Waking a parked goroutine costs about as much as
+// such a gap (a futex and a trip through the scheduler), so a worker that
+// finishes an operation spins for a while (spinTime) watching for the next
+// one before it parks, and the caller spins while the workers finish
+// theirs: the same trade llama.cpp's thread pool makes.
+//
 // One parallel operation runs at a time; concurrent calls wait their turn.
 // A nil *Pool, or one of 1 thread, runs everything on the caller.
 type Pool struct {
 	threads int
-	mu      sync.Mutex      // held for a whole parallel operation
-	wake    []chan struct{} // one per worker, buffered 1
-	done    chan any        // workers report completion (or a panic)
+	mu      sync.Mutex // held for a whole parallel operation
+	workers []*poolWorker
 	exited  sync.WaitGroup
 
-	// The operation in progress, set under mu before the workers wake.
-	task  task
-	n     int
-	chunk int
-	next  atomic.Int64
-	mm    matmulTask // MatMul's arguments, kept here so a call allocates nothing
-	gm    groupTask  // the same on the groupGEMM path
+	// The operation in progress, set under mu before gen changes.
+	task    task
+	n       int
+	chunk   int
+	next    atomic.Int64
+	gen     atomic.Uint64 // counts operations: a worker joins each new one
+	pending atomic.Int32  // workers still in the current operation
+	// waiting says the caller has stopped spinning for the workers and
+	// sleeps on done, which the last worker out then signals.
+	waiting atomic.Bool
+	done    chan struct{}
+	mm      matmulTask // MatMul's arguments, kept here so a call allocates nothing
+	gm      groupTask  // the same on the groupGEMM path
 	// gemmBufs are the groupGEMM path's buffers, used under mu.
 	gemmBufs gemmBuffers
 }
+
+// poolWorker is a worker's wake-up line: parked says it sleeps on wake (a
+// caller that swaps parked to false sends it one token), panicked what its
+// part of the last operation panicked with.
+type poolWorker struct {
+	wake     chan struct{}
+	parked   atomic.Bool
+	panicked any
+}
+
+// spinTime is how long a worker watches for the next operation before it
+// parks, and the caller for the workers before it yields its thread.
+const spinTime = 50 * time.Microsecond
 
 // task is a parallel operation over the index range [0, n).
 type task interface {
@@ -47,15 +73,12 @@ func (f funcTask) run(lo, hi int) { f(lo, hi) }
 // means 1. Close stops the workers.
 func NewPool(threads int) *Pool {
 	threads = max(1, threads)
-	p := &Pool{
-		threads: threads,
-		wake:    make([]chan struct{}, threads-1),
-		done:    make(chan any, threads-1),
-	}
+	p := &Pool{threads: threads, workers: make([]*poolWorker, threads-1), done: make(chan struct{}, 1)}
 	p.exited.Add(threads - 1)
-	for i := range p.wake {
-		p.wake[i] = make(chan struct{}, 1)
-		go p.worker(p.wake[i])
+	for i := range p.workers {
+		w := &poolWorker{wake: make(chan struct{}, 1)}
+		p.workers[i] = w
+		go p.worker(w)
 	}
 	return p
 }
@@ -77,19 +100,57 @@ func (p *Pool) Close() {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, w := range p.wake {
-		close(w)
+	for _, w := range p.workers {
+		close(w.wake)
 	}
-	p.wake = nil
+	p.workers = nil
 	p.threads = 1
 	p.exited.Wait()
 }
 
-func (p *Pool) worker(wake chan struct{}) {
+func (p *Pool) worker(w *poolWorker) {
 	defer p.exited.Done()
-	for range wake {
-		p.done <- p.work()
+	var seen uint64
+	for {
+		g, ok := p.await(w, seen)
+		if !ok {
+			return
+		}
+		seen = g
+		w.panicked = p.work()
+		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
+			p.done <- struct{}{}
+		}
 	}
+}
+
+// await returns the number of an operation newer than seen, spinning for
+// spinTime and then parked; false when the pool closes.
+func (p *Pool) await(w *poolWorker, seen uint64) (uint64, bool) {
+	start := time.Now()
+	for i := 1; ; i++ {
+		if g := p.gen.Load(); g != seen {
+			return g, true
+		}
+		if i%256 == 0 && time.Since(start) > spinTime {
+			break
+		}
+	}
+	w.parked.Store(true)
+	if g := p.gen.Load(); g != seen {
+		if w.parked.CompareAndSwap(true, false) {
+			return g, true
+		}
+		// A caller un-parked us first: its token is on the way.
+		if _, ok := <-w.wake; !ok {
+			return 0, false
+		}
+		return g, true
+	}
+	if _, ok := <-w.wake; !ok {
+		return 0, false
+	}
+	return p.gen.Load(), true
 }
 
 // work takes chunks of the current operation until none are left. It
@@ -133,26 +194,47 @@ func (p *Pool) run(n, chunk int, t task) {
 	p.runLocked(n, chunk, t)
 }
 
+// awaitWorkers returns when every worker has left the current operation:
+// spinning for spinTime, then asleep on done, so that a worker the OS has
+// delayed gets the core it waits for.
+func (p *Pool) awaitWorkers() {
+	start := time.Now()
+	for i := 1; p.pending.Load() != 0; i++ {
+		if i%256 == 0 && time.Since(start) > spinTime {
+			p.waiting.Store(true)
+			if p.pending.Load() == 0 && p.waiting.CompareAndSwap(true, false) {
+				return // the last worker left before it could see waiting
+			}
+			<-p.done
+			return
+		}
+	}
+}
+
 // runLocked runs t with p.mu held.
 func (p *Pool) runLocked(n, chunk int, t task) {
-	if len(p.wake) == 0 {
+	if len(p.workers) == 0 {
 		panic("kernels: Pool used after Close")
 	}
 	p.task, p.n, p.chunk = t, n, chunk
 	p.next.Store(0)
-	// Wake only as many workers as there are chunks beyond the caller's first.
-	helpers := min(len(p.wake), (n+chunk-1)/chunk-1)
-	for _, w := range p.wake[:helpers] {
-		w <- struct{}{}
-	}
-	mine := p.work()
-	var theirs any
-	for range helpers {
-		if v := <-p.done; v != nil && theirs == nil {
-			theirs = v
+	p.pending.Store(int32(len(p.workers)))
+	p.gen.Add(1) // publishes the operation to the spinning workers
+	for _, w := range p.workers {
+		if w.parked.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
 		}
 	}
+	mine := p.work()
+	p.awaitWorkers()
 	p.task = nil
+	var theirs any
+	for _, w := range p.workers {
+		if w.panicked != nil && theirs == nil {
+			theirs = w.panicked
+		}
+		w.panicked = nil
+	}
 	if mine != nil {
 		panic(mine)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/neovratz/neovratz/internal/gguf"
 )
@@ -157,4 +158,46 @@ func TestMatMulAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(20, func() { MatMul(dst, w, gguf.TypeQ8_0, rows, cols, acts, 2, p) }); n != 0 {
 		t.Errorf("MatMul allocates %v times a call", n)
 	}
+}
+
+// TestPoolParksAndWakes checks the slow paths of the pool's hand-offs:
+// workers that have parked (the pool idle for longer than spinTime) are
+// woken for the next operation, and a caller that stops spinning because a
+// worker's chunk takes long sleeps until that worker is done.
+func TestPoolParksAndWakes(t *testing.T) {
+	p := NewPool(3)
+	defer p.Close()
+	for round := range 5 {
+		// Idle, every worker stops spinning and parks.
+		for deadline := time.Now().Add(5 * time.Second); !allParked(p); time.Sleep(spinTime) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: workers still spinning 5 s after the last operation", round)
+			}
+		}
+		var hits [64]atomic.Int32
+		p.Run(len(hits), 1, func(lo, hi int) {
+			if round%2 == 1 {
+				// Chunks longer than the caller's spin: it sleeps for the
+				// last worker's.
+				time.Sleep(2 * spinTime)
+			}
+			for i := lo; i < hi; i++ {
+				hits[i].Add(1)
+			}
+		})
+		for i := range hits {
+			if h := hits[i].Load(); h != 1 {
+				t.Fatalf("round %d: index %d run %d times", round, i, h)
+			}
+		}
+	}
+}
+
+func allParked(p *Pool) bool {
+	for _, w := range p.workers {
+		if !w.parked.Load() {
+			return false
+		}
+	}
+	return true
 }

@@ -86,6 +86,14 @@ func (m *groupTask) prepare(buf []byte) {
 	}
 }
 
+// share points m at activations another groupTask of the same call has
+// prepared (buf, as given to its prepare).
+func (m *groupTask) share(buf []byte) {
+	qstride := m.nActs * m.g.quantsBytes
+	m.q = buf[:m.nb*qstride]
+	m.side = buf[m.nb*qstride:]
+}
+
 func (m *groupTask) run(lo, hi int) {
 	g := m.g
 	whole := lo + (hi-lo)/groupRows*groupRows

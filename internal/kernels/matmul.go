@@ -23,44 +23,91 @@ import (
 // activation rows per pass over a weight row where the type has a four-row
 // kernel, so a batch streams the weights from memory once per 16 rows.
 func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, nActs int, pool *Pool) {
-	k := kernelsOf(wt)
-	if k.dot == nil {
-		panic(fmt.Sprintf("kernels: MatMul: unsupported weight type %v", wt))
-	}
-	if rows < 0 || nActs < 0 {
-		panic(fmt.Sprintf("kernels: MatMul: %d rows, %d activation rows", rows, nActs))
-	}
-	wrb := RowBytes(wt, cols)
-	arb := RowBytes(ActivationType(wt), cols)
-	if len(w) < rows*wrb || len(acts) < nActs*arb || len(dst) < nActs*rows {
-		panic(fmt.Sprintf("kernels: MatMul %v %dx%d by %d rows: weights %d bytes (need %d), activations %d (need %d), dst %d (need %d)",
-			wt, rows, cols, nActs, len(w), rows*wrb, len(acts), nActs*arb, len(dst), nActs*rows))
-	}
-	if k.gemm != nil && rows > 0 && nActs > 0 && cols > 0 {
-		matMulGroups(k.gemm, dst, w, wrb, rows, cols, acts, arb, nActs, pool)
+	ps := [1]Product{{Dst: dst, W: w, Type: wt, Rows: rows}}
+	MatMulMany(ps[:], cols, acts, nActs, pool)
+}
+
+// A Product is one weight matrix of MatMulMany: Rows rows of the shared
+// column count, of type Type, at W, its results at Dst (as MatMul's dst).
+type Product struct {
+	Dst  []float32
+	W    []byte
+	Type gguf.Type
+	Rows int
+}
+
+// MatMulMany does the MatMul of each product with the same activation rows
+// in one parallel operation: a model's q, k and v projections, or its gate
+// and up, read the same input, and one hand-out of their rows to the
+// threads costs less than three (a decode step is mostly such hand-offs
+// and the tails where one thread finishes before the other). The weight
+// types must share an ActivationType; every result is what MatMul gives.
+func MatMulMany(ps []Product, cols int, acts []byte, nActs int, pool *Pool) {
+	if len(ps) == 0 {
 		return
 	}
-	m := matmulTask{dot: k.dot, dot4: k.dot4, dst: dst, w: w, wrb: wrb, rows: rows, cols: cols, acts: acts, arb: arb, nActs: nActs}
-	// Chunks of rows: enough of them per thread to balance, each big enough
-	// that handing it out costs little beside its dot products, and small
-	// enough to stay in a core's L2 while every activation tile passes by.
-	threads := pool.Threads()
-	if rows*wrb*max(1, nActs) < minParallelBytes*threads {
-		threads = 1 // waking the workers would cost more than they save
+	at := ActivationType(ps[0].Type)
+	arb := RowBytes(at, cols)
+	if nActs < 0 || len(acts) < nActs*arb {
+		panic(fmt.Sprintf("kernels: MatMul: %d activation rows of %d bytes, %d bytes given", nActs, arb, len(acts)))
 	}
-	chunk := max(4, (rows+8*threads-1)/(8*threads))
-	chunk = min(chunk, max(4, chunkBytes/wrb))
-	if threads == 1 || chunk >= rows {
-		for lo := 0; lo < rows; lo += chunk {
-			m.run(lo, min(lo+chunk, rows))
+	work := 0
+	for _, p := range ps {
+		k := kernelsOf(p.Type)
+		if k.dot == nil {
+			panic(fmt.Sprintf("kernels: MatMul: unsupported weight type %v", p.Type))
+		}
+		if ActivationType(p.Type) != at {
+			panic(fmt.Sprintf("kernels: MatMulMany: %v and %v take different activations", ps[0].Type, p.Type))
+		}
+		if p.Rows < 0 {
+			panic(fmt.Sprintf("kernels: MatMul: %d rows", p.Rows))
+		}
+		wrb := RowBytes(p.Type, cols)
+		if len(p.W) < p.Rows*wrb || len(p.Dst) < nActs*p.Rows {
+			panic(fmt.Sprintf("kernels: MatMul %v %dx%d by %d rows: weights %d bytes (need %d), dst %d (need %d)",
+				p.Type, p.Rows, cols, nActs, len(p.W), p.Rows*wrb, len(p.Dst), nActs*p.Rows))
+		}
+		work += p.Rows * wrb * max(1, nActs)
+	}
+	if nActs == 0 || cols == 0 {
+		for _, p := range ps {
+			clear(p.Dst[:nActs*p.Rows]) // an empty product is 0, as VecDot's
+		}
+		return
+	}
+	if pool == nil {
+		// One thread, buffers of its own.
+		var prepared []byte
+		for _, p := range ps {
+			k := kernelsOf(p.Type)
+			wrb := RowBytes(p.Type, cols)
+			if g := k.gemm; g != nil {
+				m := groupTask{g: g, dst: p.Dst, w: p.W, wrb: wrb, rows: p.Rows, cols: cols, acts: acts, arb: arb, nActs: nActs, nb: cols / g.blockSize}
+				if prepared == nil {
+					prepared = make([]byte, m.nb*nActs*(g.quantsBytes+g.sideBytes))
+					m.prepare(prepared)
+				} else {
+					m.share(prepared)
+				}
+				m.run(0, p.Rows)
+				continue
+			}
+			m := matmulTask{dot: k.dot, dot4: k.dot4, dst: p.Dst, w: p.W, wrb: wrb, rows: p.Rows, cols: cols, acts: acts, arb: arb, nActs: nActs}
+			m.run(0, p.Rows)
 		}
 		return
 	}
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
-	pool.mm = m
-	defer func() { pool.mm = matmulTask{} }() // drop the references to the caller's buffers
-	pool.runLocked(rows, chunk, &pool.mm)
+	pool.mp.plan(pool, ps, cols, acts, arb, nActs, work)
+	defer pool.mp.reset() // drop the references to the caller's buffers
+	if len(pool.mp.chunks) == 1 || pool.threads == 1 || work < minParallelBytes*pool.threads {
+		// Waking the workers would cost more than they save.
+		pool.mp.run(0, len(pool.mp.chunks))
+		return
+	}
+	pool.runLocked(len(pool.mp.chunks), 1, &pool.mp)
 }
 
 // Cache blocking. A chunk of weight rows (at most chunkBytes) is multiplied
@@ -113,42 +160,92 @@ func (m *matmulTask) run(lo, hi int) {
 }
 
 // matMulGroups is MatMul on a type's groupGEMM path.
-func matMulGroups(g *groupGEMM, dst []float32, w []byte, wrb, rows, cols int, acts []byte, arb, nActs int, pool *Pool) {
-	nb := cols / g.blockSize
-	m := groupTask{g: g, dst: dst, w: w, wrb: wrb, rows: rows, cols: cols, acts: acts, arb: arb, nActs: nActs, nb: nb}
-	need := nb * nActs * (g.quantsBytes + g.sideBytes)
-	if pool == nil {
-		m.prepare(make([]byte, need))
-		m.run(0, rows)
-		return
+// manyTask is a MatMulMany planned for a Pool: each product's task, and
+// the chunks of rows the threads take, product after product. Its slices
+// live as long as the pool, so that a call allocates nothing once warm.
+type manyTask struct {
+	mm     []matmulTask
+	gm     []groupTask
+	subs   []task // product i's task: a pointer into mm or gm
+	chunks []manyChunk
+}
+
+// manyChunk is rows [lo, hi) of product sub.
+type manyChunk struct{ sub, lo, hi int }
+
+func (t *manyTask) run(lo, hi int) {
+	for _, c := range t.chunks[lo:hi] {
+		t.subs[c.sub].run(c.lo, c.hi)
 	}
-	pool.mu.Lock()
-	defer pool.mu.Unlock()
-	bufs := &pool.gemmBufs
-	if cap(bufs.acts) < need {
-		bufs.acts = make([]byte, need)
-	}
-	if bufs.packs == nil {
-		bufs.packs = make(chan []byte, pool.threads)
-		for range pool.threads {
-			bufs.packs <- nil
-		}
-	}
-	m.packs = bufs.packs
-	m.prepare(bufs.acts[:need])
+}
+
+// plan sets t up for ps; pool's buffers hold the prepared activations.
+func (t *manyTask) plan(pool *Pool, ps []Product, cols int, acts []byte, arb, nActs, work int) {
 	threads := pool.threads
-	if rows*wrb*nActs < minParallelBytes*threads {
+	if work < minParallelBytes*threads {
 		threads = 1
 	}
-	// Chunks of whole groups, several per thread so that a delayed thread
-	// takes fewer; a group's packing is done once whatever the chunk.
-	chunk := (rows + 8*threads - 1) / (8 * threads)
-	chunk = (chunk + groupRows - 1) / groupRows * groupRows
-	if threads == 1 || chunk >= rows {
-		m.run(0, rows)
-		return
+	t.mm, t.gm, t.subs, t.chunks = t.mm[:0], t.gm[:0], t.subs[:0], t.chunks[:0]
+	var prepared []byte
+	for i, p := range ps {
+		k := kernelsOf(p.Type)
+		wrb := RowBytes(p.Type, cols)
+		// Chunks of rows: enough of them per thread to balance, each big
+		// enough that handing it out costs little beside its dot products;
+		// on the GEMM path whole groups (a group is packed once whatever
+		// the chunk), otherwise small enough to stay in a core's L2 while
+		// every activation tile passes by.
+		chunk := (p.Rows + 8*threads - 1) / (8 * threads)
+		if g := k.gemm; g != nil {
+			t.gm = append(t.gm, groupTask{g: g, dst: p.Dst, w: p.W, wrb: wrb, rows: p.Rows, cols: cols, acts: acts, arb: arb, nActs: nActs, nb: cols / g.blockSize, packs: pool.packBuffers()})
+			m := &t.gm[len(t.gm)-1]
+			if prepared == nil {
+				need := m.nb * nActs * (g.quantsBytes + g.sideBytes)
+				if cap(pool.gemmBufs.acts) < need {
+					pool.gemmBufs.acts = make([]byte, need)
+				}
+				prepared = pool.gemmBufs.acts[:need]
+				m.prepare(prepared)
+			} else {
+				m.share(prepared)
+			}
+			chunk = (chunk + groupRows - 1) / groupRows * groupRows
+		} else {
+			t.mm = append(t.mm, matmulTask{dot: k.dot, dot4: k.dot4, dst: p.Dst, w: p.W, wrb: wrb, rows: p.Rows, cols: cols, acts: acts, arb: arb, nActs: nActs})
+			chunk = min(max(4, chunk), max(4, chunkBytes/wrb))
+		}
+		for lo := 0; lo < p.Rows; lo += chunk {
+			t.chunks = append(t.chunks, manyChunk{i, lo, min(lo+chunk, p.Rows)})
+		}
 	}
-	pool.gm = m
-	defer func() { pool.gm = groupTask{} }()
-	pool.runLocked(rows, chunk, &pool.gm)
+	// The tasks' addresses, now that the slices no longer grow.
+	gi, mi := 0, 0
+	for _, p := range ps {
+		if kernelsOf(p.Type).gemm != nil {
+			t.subs = append(t.subs, &t.gm[gi])
+			gi++
+		} else {
+			t.subs = append(t.subs, &t.mm[mi])
+			mi++
+		}
+	}
+}
+
+// reset drops t's references to the caller's buffers.
+func (t *manyTask) reset() {
+	clear(t.mm)
+	clear(t.gm)
+	clear(t.subs)
+	t.mm, t.gm, t.subs, t.chunks = t.mm[:0], t.gm[:0], t.subs[:0], t.chunks[:0]
+}
+
+// packBuffers returns the pool's per-thread packing buffers, made on first use.
+func (p *Pool) packBuffers() chan []byte {
+	if p.gemmBufs.packs == nil {
+		p.gemmBufs.packs = make(chan []byte, p.threads)
+		for range p.threads {
+			p.gemmBufs.packs <- nil
+		}
+	}
+	return p.gemmBufs.packs
 }

@@ -40,8 +40,7 @@ type Pool struct {
 	// sleeps on done, which the last worker out then signals.
 	waiting atomic.Bool
 	done    chan struct{}
-	mm      matmulTask // MatMul's arguments, kept here so a call allocates nothing
-	gm      groupTask  // the same on the groupGEMM path
+	mp      manyTask // MatMul's plan, kept here so a call allocates nothing
 	// gemmBufs are the groupGEMM path's buffers, used under mu.
 	gemmBufs gemmBuffers
 }

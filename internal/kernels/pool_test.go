@@ -201,3 +201,42 @@ func allParked(p *Pool) bool {
 	}
 	return true
 }
+
+// TestMatMulMany checks that products done together give exactly what
+// MatMul gives for each alone: types on the int8 GEMM path (where the CPU
+// has it) beside one without (Q4_0), all taking Q8_0 activations, for a
+// decode row and a batch, on one thread and several.
+func TestMatMulMany(t *testing.T) {
+	const cols = 256
+	types := []gguf.Type{gguf.TypeQ5_0, gguf.TypeQ8_0, gguf.TypeQ4_0}
+	rows := []int{896 / 4, 128, 40}
+	for _, nActs := range []int{1, 5} {
+		for _, threads := range []int{1, 2} {
+			p := NewPool(threads)
+			acts := activations(gguf.TypeQ8_0, randomRows(9, nActs, cols, 1))
+			ps := make([]Product, len(types))
+			want := make([][]float32, len(types))
+			for i, ty := range types {
+				w := quantized(ty, randomRows(uint64(10+i), rows[i], cols, 0.1))
+				ps[i] = Product{Dst: make([]float32, nActs*rows[i]), W: w, Type: ty, Rows: rows[i]}
+				want[i] = make([]float32, nActs*rows[i])
+				MatMul(want[i], w, ty, rows[i], cols, acts, nActs, p)
+			}
+			MatMulMany(ps, cols, acts, nActs, p)
+			for i := range ps {
+				for j, v := range ps[i].Dst {
+					if math.Float32bits(v) != math.Float32bits(want[i][j]) {
+						t.Fatalf("%d acts, %d threads, %v [%d]: together %v, alone %v", nActs, threads, types[i], j, v, want[i][j])
+					}
+				}
+			}
+			p.Close()
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MatMulMany of Q8_0 and Q4_K weights (different activations) did not panic")
+		}
+	}()
+	MatMulMany([]Product{{Type: gguf.TypeQ8_0}, {Type: gguf.TypeQ4_K}}, 256, nil, 0, nil)
+}

@@ -213,6 +213,50 @@ func (r *Runner) mul(w *matrix, out, x []float32, n int, same bool) {
 	kernels.MatMul(out, w.data, w.typ, w.rows, w.cols, r.acts[:size], n, r.pool.kp)
 }
 
+// mul2 and mul3 multiply x by two or three matrices that read it, in one parallel operation
+// where their weight types take the same activations (q, k and v; gate and up), else one
+// after the other.
+func (r *Runner) mul2(w0, w1 *matrix, out0, out1, x []float32, n int) {
+	if kernels.ActivationType(w0.typ) != kernels.ActivationType(w1.typ) {
+		r.mul(w0, out0, x, n, false)
+		r.mul(w1, out1, x, n, true)
+		return
+	}
+	ps := [2]kernels.Product{w0.product(out0), w1.product(out1)}
+	r.mulMany(ps[:], x, n)
+}
+
+func (r *Runner) mul3(w0, w1, w2 *matrix, out0, out1, out2, x []float32, n int) {
+	at := kernels.ActivationType(w0.typ)
+	if kernels.ActivationType(w1.typ) != at || kernels.ActivationType(w2.typ) != at {
+		r.mul(w0, out0, x, n, false)
+		r.mul(w1, out1, x, n, true)
+		r.mul(w2, out2, x, n, true)
+		return
+	}
+	ps := [3]kernels.Product{w0.product(out0), w1.product(out1), w2.product(out2)}
+	r.mulMany(ps[:], x, n)
+}
+
+// mulMany converts x once for the products (all of ps[0]'s activation type and column
+// count) and runs them together.
+func (r *Runner) mulMany(ps []kernels.Product, x []float32, n int) {
+	cols := len(x) / n
+	at := kernels.ActivationType(ps[0].Type)
+	size := n * kernels.RowBytes(at, cols)
+	if len(r.acts) < size {
+		r.acts = make([]byte, size)
+	}
+	kernels.QuantizeActivations(ps[0].Type, x[:n*cols], r.acts[:size])
+	r.actsType, r.actsSize = at, size
+	kernels.MatMulMany(ps, cols, r.acts[:size], n, r.pool.kp)
+}
+
+// product is m as a kernels.Product writing to out.
+func (m *matrix) product(out []float32) kernels.Product {
+	return kernels.Product{Dst: out, W: m.data, Type: m.typ, Rows: m.rows}
+}
+
 // Close stops the Runner's worker goroutines.
 func (r *Runner) Close() { r.pool.close() }
 
@@ -227,9 +271,7 @@ func (r *Runner) layer(li int, steps []Step, n int) {
 		rmsNorm(r.xn[t*E:(t+1)*E], r.x[t*E:(t+1)*E], l.attnNorm, p.NormEps)
 	})
 	xn := r.xn[:n*E]
-	r.mul(l.wq, r.q, xn, n, false)
-	r.mul(l.wk, r.k, xn, n, true)
-	r.mul(l.wv, r.v, xn, n, true)
+	r.mul3(l.wq, l.wk, l.wv, r.q, r.k, r.v, xn, n)
 	r.rows(n, func(t int, scratch []float32) {
 		q, k, v := r.q[t*qd:(t+1)*qd], r.k[t*kvd:(t+1)*kvd], r.v[t*kvd:(t+1)*kvd]
 		addBias(q, l.bq)
@@ -260,8 +302,7 @@ func (r *Runner) layer(li int, steps []Step, n int) {
 		rmsNorm(r.xn[t*E:(t+1)*E], x, l.ffnNorm, p.NormEps)
 	})
 	F := p.FF
-	r.mul(l.gate, r.gate, xn, n, false)
-	r.mul(l.up, r.up, xn, n, true)
+	r.mul2(l.gate, l.up, r.gate, r.up, xn, n)
 	// SwiGLU on the pool's threads: its exponentials are a tenth of a prefill's work, and
 	// alone on one core they would leave the other idle.
 	r.pool.run(n*F, swigluGrain, func(lo, hi int, _ []float32) {

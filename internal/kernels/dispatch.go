@@ -56,6 +56,7 @@ func init() {
 func useSIMD(on bool) bool {
 	active = generic
 	halfOps.mad, halfOps.scale = madF16Generic, scaleF16Generic
+	floatOps.dot, floatOps.axpy, floatOps.swiglu = dotGeneric, axpyGeneric, swigluGeneric
 	simdOn = on && simdAvailable
 	if simdOn {
 		installSIMD(&active)

@@ -173,6 +173,7 @@ func installSIMD(k *kernelTable) {
 	k[gguf.TypeF16].actQ = quantF16AVX2
 	floatOps.dot = dotAVX2
 	floatOps.axpy = axpyAVX2
+	floatOps.swiglu = swigluAVX2Row
 	halfOps.mad = madF16AVX2Row
 	halfOps.scale = scaleF16AVX2Row
 }
@@ -245,4 +246,18 @@ func dotBF16RowAVX2(n int, w, a []byte) float32 {
 		s += float64(x * y)
 	}
 	return float32(s)
+}
+
+//go:noescape
+func swigluAVX2(dst, gate, up *float32, n int)
+
+// swigluAVX2Row runs swigluAVX2 over whole groups of 8, the rest in Go.
+func swigluAVX2Row(dst, gate, up []float32) {
+	dst = dst[:len(gate)]
+	up = up[:len(gate)]
+	n := len(gate) &^ 7
+	if n > 0 {
+		swigluAVX2(&dst[0], &gate[0], &up[0], n)
+	}
+	swigluGeneric(dst[n:], gate[n:], up[n:])
 }

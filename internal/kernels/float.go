@@ -33,9 +33,10 @@ func Scale(x []float32, a float32) {
 
 // floatOps holds the float kernels that have SIMD versions.
 var floatOps = struct {
-	dot  func(x, y []float32) float32
-	axpy func(a float32, x, y []float32)
-}{dotGeneric, axpyGeneric}
+	dot    func(x, y []float32) float32
+	axpy   func(a float32, x, y []float32)
+	swiglu func(dst, gate, up []float32)
+}{dotGeneric, axpyGeneric, swigluGeneric}
 
 func dotGeneric(x, y []float32) float32 {
 	y = y[:len(x)]
@@ -110,13 +111,11 @@ func SiLU(dst, x []float32) {
 }
 
 // SwiGLU writes silu(gate[i])·up[i] to dst (which may be gate or up), the
-// gated feed-forward activation of Llama and Qwen.
+// gated feed-forward activation of Llama and Qwen, with the vector
+// exponential of silu.go (within 2 ulp of e^x) rather than math.Exp, as
+// ggml's SIMD builds compute it with theirs.
 func SwiGLU(dst, gate, up []float32) {
-	dst = dst[:len(gate)]
-	up = up[:len(gate)]
-	for i, g := range gate {
-		dst[i] = silu(g) * up[i]
-	}
+	floatOps.swiglu(dst, gate, up)
 }
 
 // RoPE holds rotary position embedding parameters as llama.cpp passes them

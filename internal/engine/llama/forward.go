@@ -316,9 +316,7 @@ func (r *Runner) layer(li int, steps []Step, n int) {
 			if l.upB != nil {
 				addBias(u, l.upB[i:i+len(u)])
 			}
-			for j := range g {
-				g[j] = silu(g[j]) * u[j]
-			}
+			kernels.SwiGLU(g, g, u)
 			lo = end
 		}
 	})
@@ -554,5 +552,3 @@ func addBias(x, b []float32) {
 // swigluGrain is the SwiGLU's elements per chunk of work: a few microseconds of
 // exponentials, well above the cost of handing a chunk out.
 const swigluGrain = 2048
-
-func silu(x float32) float32 { return x / (1 + float32(math.Exp(float64(-x)))) }

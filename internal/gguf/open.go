@@ -23,3 +23,8 @@ func Open(path string) (*File, error) {
 	f.unmap = release
 	return f, nil
 }
+
+// Populate maps every page of the file into the process now (mapfile.Populate), so that the
+// first pass over its tensors does not fault page by page. An engine calls it once the model
+// has loaded; readers that want the metadata only do not.
+func (f *File) Populate() { mapfile.Populate(f.data) }

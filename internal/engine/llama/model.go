@@ -49,6 +49,7 @@ func Open(path string) (*Model, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.Populate() // the weights in page tables now, not a fault at a time in the first prompt
 	return m, nil
 }
 

@@ -33,10 +33,12 @@ func Scale(x []float32, a float32) {
 
 // floatOps holds the float kernels that have SIMD versions.
 var floatOps = struct {
-	dot    func(x, y []float32) float32
-	axpy   func(a float32, x, y []float32)
-	swiglu func(dst, gate, up []float32)
-}{dotGeneric, axpyGeneric, swigluGeneric}
+	dot         func(x, y []float32) float32
+	axpy        func(a float32, x, y []float32)
+	swiglu      func(dst, gate, up []float32)
+	dotsT       func(out, q, kT []float32, stride int)
+	weightedSum func(out, p, v []float32, stride int)
+}{dotGeneric, axpyGeneric, swigluGeneric, dotsTGeneric, weightedSumGeneric}
 
 func dotGeneric(x, y []float32) float32 {
 	y = y[:len(x)]

@@ -374,58 +374,61 @@ func (r *Runner) attention(li int, steps []Step, n int) {
 			first += rows
 			continue
 		}
-		keys, vals := r.convertKV(s.Cache, li, r.rowPos[first+rows-1]+1)
+		npos := r.rowPos[first+rows-1] + 1
+		keysT, vals := r.convertKV(s.Cache, li, npos, hd)
 		kvd := s.Cache.kvDim
 		r.pool.run(rows*p.KVHeads, 1, func(lo, hi int, scratch []float32) {
 			for item := lo; item < hi; item++ {
 				t, kvh := first+item/p.KVHeads, item%p.KVHeads
 				q := r.q[t*qd+kvh*group*hd : t*qd+(kvh+1)*group*hd]
 				out := r.att[t*qd+kvh*group*hd : t*qd+(kvh+1)*group*hd]
-				attendF32(out, q, hd, keys, vals, kvd, kvh, r.rowPos[t], scale, scratch)
+				attendF32(out, q, hd, keysT[kvh*hd*npos:(kvh+1)*hd*npos], npos, vals[kvh*hd:], kvd, r.rowPos[t], scale, scratch)
 			}
 		})
 		first += rows
 	}
 }
 
-// convertKV returns layer li's keys and values of c's first n positions as float32,
-// position-major like the cache, in the Runner's buffers.
-func (r *Runner) convertKV(c *KVCache, li, n int) (keys, vals []float32) {
-	size := n * c.kvDim
+// convertKV returns layer li's keys and values of c's first n positions as float32 in the
+// Runner's buffers: the values position-major like the cache (n rows of kvDim), the keys
+// transposed per KV head (head h's dimension d holds its n positions at keysT[(h·hd+d)·n:]),
+// the layouts kernels.WeightedSum and kernels.DotsT take.
+func (r *Runner) convertKV(c *KVCache, li, n, hd int) (keysT, vals []float32) {
+	kvd := c.kvDim
+	size := n * kvd
 	if cap(r.kf) < size {
 		r.kf, r.vf = make([]float32, size), make([]float32, size)
 	}
-	keys, vals = r.kf[:size], r.vf[:size]
-	for i, h := range c.k[li][:size] {
-		keys[i] = f16ToF32[h]
+	keysT, vals = r.kf[:size], r.vf[:size]
+	for j := range n {
+		for i, h := range c.k[li][j*kvd : (j+1)*kvd] {
+			keysT[i*n+j] = f16ToF32[h] // i = head·hd + d
+		}
 	}
 	for i, h := range c.v[li][:size] {
 		vals[i] = f16ToF32[h]
 	}
-	return keys, vals
+	return keysT, vals
 }
 
 // faTile is GGML_FA_TILE_Q: from this many query rows on, ggml takes the tiled path.
 const faTile = 64
 
 // attendF32 is attention in F32 for the query heads in q (heads of hd floats back to back)
-// against kv head kvh up to position pos, with keys and values already float32 (convertKV:
-// position-major, kvd floats a position), on the kernels' float dot and axpy. scratch must
-// hold attendF32Scratch(hd, heads, pos+1) floats.
-func attendF32(out, q []float32, hd int, keys, vals []float32, kvd, kvh, pos int, scale float32, scratch []float32) {
+// against one KV head up to position pos: its keys transposed (keysT: hd rows of npos
+// positions) and its values (row j at vals[j·kvd:], as convertKV lays them out), each score
+// row and each weighted sum one kernel call. scratch must hold attendF32Scratch(hd, heads,
+// pos+1) floats.
+func attendF32(out, q []float32, hd int, keysT []float32, npos int, vals []float32, kvd, pos int, scale float32, scratch []float32) {
 	heads, n := len(q)/hd, pos+1
 	scores := scratch[hd : hd+heads*n] // head g's scores at [g*n, (g+1)*n)
-	sums := scratch[hd+heads*n : attendF32Scratch(hd, heads, n)]
-	for j := range n {
-		row := keys[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
-		for g := range heads {
-			scores[g*n+j] = kernels.Dot(q[g*hd:(g+1)*hd], row) * scale
-		}
-	}
 	for g := range heads {
 		sc := scores[g*n : (g+1)*n]
+		kernels.DotsT(sc, q[g*hd:(g+1)*hd], keysT, npos)
 		maxS := float32(math.Inf(-1))
-		for _, s := range sc {
+		for j, s := range sc {
+			s *= scale
+			sc[j] = s
 			maxS = max(maxS, s)
 		}
 		var sum float32
@@ -434,18 +437,9 @@ func attendF32(out, q []float32, hd int, keys, vals []float32, kvd, kvh, pos int
 			sc[j] = e
 			sum += e
 		}
-		sums[g] = sum
-	}
-	clear(out)
-	for j := range n {
-		row := vals[j*kvd+kvh*hd : j*kvd+(kvh+1)*hd]
-		for g := range heads {
-			kernels.Axpy(scores[g*n+j], row, out[g*hd:(g+1)*hd])
-		}
-	}
-	for g := range heads {
-		inv := 1 / sums[g]
 		o := out[g*hd : (g+1)*hd]
+		kernels.WeightedSum(o, sc, vals, kvd)
+		inv := 1 / sum
 		for i := range o {
 			o[i] *= inv
 		}

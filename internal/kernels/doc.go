@@ -25,10 +25,17 @@
 // the same integer sums per block scaled and summed in the same float
 // order), the assembly ggml's AVX2 code (the same int32 lanes, FMAs and
 // horizontal sums), as llama.cpp's x86 builds run it. The two orders differ,
-// so the pure-Go and the AVX2 results agree to float rounding only; and
-// MatMul gives exactly VecDot's result whatever the batch, so a sequence's
-// numbers do not depend on what it is batched with. testdata/ggml.json holds
-// ggml's own answers, which the tests compare against.
+// so the pure-Go and the AVX2 results agree to float rounding only.
+// testdata/ggml.json holds ggml's own answers, which the tests compare
+// against.
+//
+// Where the CPU has AVX-512 VNNI, MatMul multiplies Q8_0 and Q5_0 weights
+// on int8 GEMM kernels (gemm.go, GEMM reports them) that work on sixteen
+// weight rows at once and follow ggml's scalar order lane by lane, so their
+// results are the pure-Go VecDot's bit for bit. Either way MatMul gives one
+// answer per weight type whatever the batch and the threads (VecDot's, or on
+// the GEMM path the pure-Go VecDot's), so a sequence's numbers do not depend
+// on what it is batched with.
 //
 // Kernels panic on misuse (an unsupported type, a length that is not a
 // multiple of the block size, a buffer too short), like a slice index out of

@@ -17,11 +17,15 @@ import (
 // each). This is ggml's mul_mat with src0 = w and src1 = the activations:
 // dst holds one output row of rows values per activation row.
 //
-// Each result is exactly what VecDot gives. Weight rows are split among the
-// pool's threads (pool may be nil); each thread multiplies a chunk of weight
-// rows by up to 16 activation rows while both are in its cache, four
-// activation rows per pass over a weight row where the type has a four-row
-// kernel, so a batch streams the weights from memory once per 16 rows.
+// Each result is exactly what VecDot gives, or on the int8 GEMM path (Q8_0
+// and Q5_0 where the CPU has AVX-512 VNNI: gemm.go) what the pure-Go VecDot
+// gives, whatever nActs. Weight rows are split among the pool's threads
+// (pool may be nil). On the GEMM path each thread packs groups of 16 rows
+// and multiplies them by every activation row; otherwise it multiplies a
+// chunk of weight rows by up to 16 activation rows while both are in its
+// cache, four activation rows per pass over a weight row where the type has
+// a four-row kernel, so a batch streams the weights from memory once per 16
+// rows.
 func MatMul(dst []float32, w []byte, wt gguf.Type, rows, cols int, acts []byte, nActs int, pool *Pool) {
 	ps := [1]Product{{Dst: dst, W: w, Type: wt, Rows: rows}}
 	MatMulMany(ps[:], cols, acts, nActs, pool)

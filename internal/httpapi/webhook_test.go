@@ -287,47 +287,77 @@ func TestWebhookSurvivesReplicaStop(t *testing.T) {
 }
 
 // failingStore is an outbox whose writes fail once its process has died: a replica that
-// crashes can neither finish nor hand back what it holds.
+// crashes can neither finish nor hand back what it holds. It remembers when what it last
+// claimed or handed back becomes claimable by others (the test has one item), and runs each
+// call under its lock, so that no call is halfway when the replica dies.
 type failingStore struct {
 	outbox.Store
 	mu   sync.Mutex
 	dead bool
+	free time.Time // when the item is due for others, as of the last call
 }
 
 var errDead = errors.New("the replica died")
 
-func (f *failingStore) kill() {
+// kill ends the replica and returns when its item becomes claimable by another.
+func (f *failingStore) kill() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dead = true
+	return f.free
 }
 
-func (f *failingStore) alive() error {
+// leased reports how long the item stays with this replica from now.
+func (f *failingStore) leased() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return time.Until(f.free)
+}
+
+func (f *failingStore) Put(ctx context.Context, it outbox.Item, due time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead {
 		return errDead
 	}
-	return nil
+	err := f.Store.Put(ctx, it, due)
+	if err == nil {
+		f.free = due
+	}
+	return err
 }
 
 func (f *failingStore) Claim(ctx context.Context, now time.Time, n int, until time.Time) ([]outbox.Item, error) {
-	if err := f.alive(); err != nil {
-		return nil, err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return nil, errDead
 	}
-	return f.Store.Claim(ctx, now, n, until)
+	items, err := f.Store.Claim(ctx, now, n, until)
+	if len(items) > 0 {
+		f.free = until
+	}
+	return items, err
 }
 
 func (f *failingStore) Update(ctx context.Context, it outbox.Item, due time.Time) (bool, error) {
-	if err := f.alive(); err != nil {
-		return false, err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return false, errDead
 	}
-	return f.Store.Update(ctx, it, due)
+	ok, err := f.Store.Update(ctx, it, due)
+	if ok && err == nil {
+		f.free = due
+	}
+	return ok, err
 }
 
 func (f *failingStore) Delete(ctx context.Context, id string) error {
-	if err := f.alive(); err != nil {
-		return err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return errDead
 	}
 	return f.Store.Delete(ctx, id)
 }
@@ -361,17 +391,19 @@ func TestWebhookAfterReplicaDies(t *testing.T) {
 		}
 		id := decodeJob(t, string(body)).ID
 		waitStatus(t, e, id, job.StatusRunning)
-		dying.kill()
+		// Die while the entry is leased to this replica for a good while yet (it claims it
+		// within a poll, and claims it again after every turn of watching).
+		waitFor(t, "replica A to hold the entry's lease", func() bool { return dying.leased() > time.Second })
+		free := dying.kill()
 		a.stop()
-		died := time.Now()
 		waitStatus(t, e, id, job.StatusSucceeded)
 
 		cfg.Outbox = shared
 		startReplica(t, cfg)
 		select {
 		case <-recv.got:
-			if waited := time.Since(died); waited < time.Second {
-				t.Errorf("delivered %s after the replica died, within its entry's lease", waited)
+			if early := time.Until(free); early > 0 {
+				t.Errorf("delivered %s before the dead replica's lease ended", early)
 			}
 		case <-time.After(15 * time.Second):
 			t.Fatal("no delivery after the lease passed")

@@ -236,8 +236,13 @@ func (h *webhooks) dispatch() {
 				break more
 			}
 		}
+		// The claim runs to its end even when the pool is shutting down: one cut off after the
+		// store made it (a Redis script, an SQLite UPDATE … RETURNING) would leave its entries
+		// leased to nobody for a whole lease. handle hands what it returns back at once.
 		now := h.s.cfg.Now()
-		items, err := h.store.Claim(h.ctx, now, n, now.Add(h.lease()))
+		cctx, cancel := h.ctxFor()
+		items, err := h.store.Claim(cctx, now, n, now.Add(h.lease()))
+		cancel()
 		if err != nil && h.ctx.Err() == nil {
 			h.s.log.Warn("webhook outbox: claim", "err", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -437,6 +438,80 @@ func TestAsyncJobsChargeTokens(t *testing.T) {
 		}
 		if got := resp.Header.Get("X-Ratelimit-Limit-Tokens"); got != fmt.Sprint(used) {
 			t.Errorf("x-ratelimit-limit-tokens = %q, want %d", got, used)
+		}
+	})
+}
+
+// stallingStore, once armed, holds every claim that took entries until released, the claim
+// already made in the store, as a Redis script or an SQLite statement completes whatever the
+// caller's context; it then reports the context's error if the caller gave up meanwhile (the
+// caller never sees the entries).
+type stallingStore struct {
+	outbox.Store
+	armed   atomic.Bool
+	stalled chan struct{} // a claim that took entries is being held
+	release chan struct{}
+}
+
+func (s *stallingStore) Claim(ctx context.Context, now time.Time, n int, until time.Time) ([]outbox.Item, error) {
+	items, err := s.Store.Claim(context.WithoutCancel(ctx), now, n, until)
+	if len(items) > 0 && s.armed.Load() {
+		select {
+		case s.stalled <- struct{}{}:
+		default:
+		}
+		<-s.release
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return items, err
+}
+
+// TestWebhookClaimDuringStop: a replica that stops while a claim of the outbox is in flight
+// hands the claimed entries back instead of leaving them leased to nobody (70 s with the
+// default settings), so another replica delivers at once.
+func TestWebhookClaimDuringStop(t *testing.T) {
+	brokers(t, func(t *testing.T, kind string) {
+		var shared outbox.Store
+		e := newEnv(t, kind, func(c *Config) { shared, c.Outbox = c.Outbox, outbox.NewMemory() })
+		cfg := e.cfg
+		cfg.Webhooks.Poll = 20 * time.Millisecond
+		stalling := &stallingStore{Store: shared, stalled: make(chan struct{}, 1), release: make(chan struct{})}
+		cfg.Outbox = stalling
+		a := startReplica(t, cfg)
+		recv := newHookReceiver(t, hookSecret)
+		recv.setDown(false)
+
+		stalling.armed.Store(true) // from now on a's claims wait
+		req, _ := http.NewRequest("POST", a.srv.URL+"/v1/jobs", strings.NewReader(webhookJob("text", recv.srv.URL+"/hook", hookSecret)))
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			t.Fatalf("submit: %d %s", resp.StatusCode, body)
+		}
+		select {
+		case <-stalling.stalled: // a has claimed the entry, and waits for the claim's answer
+		case <-time.After(5 * time.Second):
+			t.Fatal("replica a did not claim the entry")
+		}
+		stopped := make(chan struct{})
+		go func() { a.stop(); close(stopped) }()
+		time.Sleep(200 * time.Millisecond) // a's stop cancels its pool, then waits for the claim
+		close(stalling.release)
+		<-stopped
+
+		cfg.Outbox = shared
+		startReplica(t, cfg)
+		select {
+		case <-recv.got:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no delivery: the entry stayed with the replica that stopped mid-claim")
 		}
 	})
 }

@@ -543,6 +543,14 @@ g1q8:
 	JNZ  g1q8
 	GEMVOUT
 
+// Q5PAIR unpacks two rows' Q5_0 blocks (quants and high bits at qslo, qhlo for row i and at
+// qshi, qhhi for row i+8) into Z0 and adds their products with the activation to a zeroed acc.
+#define Q5PAIR(qslo, qhlo, qshi, qhhi, acc) \
+	UNPACK5U(qslo, qhlo, Y0, X0, Y1, X1) \
+	UNPACK5U(qshi, qhhi, Y2, X2, Y3, X3) \
+	VINSERTI64X4 $1, Y2, Z0, Z0 \
+	DPPAIR(Z0, acc)
+
 // gemv1Q5_0VNNI is gemv1Q8_0VNNI for Q5_0 rows.
 TEXT ·gemv1Q5_0VNNI(SB), NOSPLIT, $0-56
 	GEMVARGS
@@ -560,38 +568,14 @@ TEXT ·gemv1Q5_0VNNI(SB), NOSPLIT, $0-56
 g1q5:
 	PREFETCHQ5
 	VBROADCASTI64X4 (BX), Z15
-	UNPACK5U(6(SI), 2(SI), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX), 2(DX), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z16)
-	UNPACK5U(6(SI)(R8*1), 2(SI)(R8*1), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX)(R8*1), 2(DX)(R8*1), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z17)
-	UNPACK5U(6(SI)(R8*2), 2(SI)(R8*2), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX)(R8*2), 2(DX)(R8*2), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z18)
-	UNPACK5U(6(SI)(R9*1), 2(SI)(R9*1), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX)(R9*1), 2(DX)(R9*1), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z19)
-	UNPACK5U(6(SI)(R8*4), 2(SI)(R8*4), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX)(R8*4), 2(DX)(R8*4), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z20)
-	UNPACK5U(6(SI)(R10*1), 2(SI)(R10*1), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX)(R10*1), 2(DX)(R10*1), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z21)
-	UNPACK5U(6(SI)(R9*2), 2(SI)(R9*2), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX)(R9*2), 2(DX)(R9*2), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z22)
-	UNPACK5U(6(SI)(R11*1), 2(SI)(R11*1), Y0, X0, Y1, X1)
-	UNPACK5U(6(DX)(R11*1), 2(DX)(R11*1), Y2, X2, Y3, X3)
-	VINSERTI64X4 $1, Y2, Z0, Z0
-	DPPAIR(Z0, Z23)
+	Q5PAIR(6(SI), 2(SI), 6(DX), 2(DX), Z16)
+	Q5PAIR(6(SI)(R8*1), 2(SI)(R8*1), 6(DX)(R8*1), 2(DX)(R8*1), Z17)
+	Q5PAIR(6(SI)(R8*2), 2(SI)(R8*2), 6(DX)(R8*2), 2(DX)(R8*2), Z18)
+	Q5PAIR(6(SI)(R9*1), 2(SI)(R9*1), 6(DX)(R9*1), 2(DX)(R9*1), Z19)
+	Q5PAIR(6(SI)(R8*4), 2(SI)(R8*4), 6(DX)(R8*4), 2(DX)(R8*4), Z20)
+	Q5PAIR(6(SI)(R10*1), 2(SI)(R10*1), 6(DX)(R10*1), 2(DX)(R10*1), Z21)
+	Q5PAIR(6(SI)(R9*2), 2(SI)(R9*2), 6(DX)(R9*2), 2(DX)(R9*2), Z22)
+	Q5PAIR(6(SI)(R11*1), 2(SI)(R11*1), 6(DX)(R11*1), 2(DX)(R11*1), Z23)
 	REDUCE16
 	GEMVBLOCK
 	ADDQ $22, SI

@@ -36,9 +36,11 @@ type Pool struct {
 	next    atomic.Int64
 	gen     atomic.Uint64 // counts operations: a worker joins each new one
 	pending atomic.Int32  // workers still in the current operation
-	// waiting says the caller has stopped spinning for the workers and
-	// sleeps on done, which the last worker out then signals.
-	waiting atomic.Bool
+	// waiting is the operation whose caller has stopped spinning for the
+	// workers and sleeps on done, which the last worker out of that very
+	// operation then signals (0: none). A number, not a flag, so that a
+	// worker late out of one operation cannot wake the caller of the next.
+	waiting atomic.Uint64
 	done    chan struct{}
 	mp      manyTask // MatMul's plan, kept here so a call allocates nothing
 	// gemmBufs are the groupGEMM path's buffers, used under mu.
@@ -53,6 +55,10 @@ type poolWorker struct {
 	parked   atomic.Bool
 	panicked any
 }
+
+// testHookCountedOut, set by tests before they make a pool, runs in its workers right after
+// each counts itself out of an operation: a moment the OS may stretch at any time.
+var testHookCountedOut func()
 
 // spinTime is how long a worker watches for the next operation before it
 // parks, and the caller for the workers before it yields its thread.
@@ -117,7 +123,11 @@ func (p *Pool) worker(w *poolWorker) {
 		}
 		seen = g
 		w.panicked = p.work()
-		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
+		last := p.pending.Add(-1) == 0
+		if testHookCountedOut != nil {
+			testHookCountedOut()
+		}
+		if last && p.waiting.CompareAndSwap(g, 0) {
 			p.done <- struct{}{}
 		}
 	}
@@ -200,11 +210,12 @@ func (p *Pool) awaitWorkers() {
 	start := time.Now()
 	for i := 1; p.pending.Load() != 0; i++ {
 		if i%256 == 0 && time.Since(start) > spinTime {
-			p.waiting.Store(true)
-			if p.pending.Load() == 0 && p.waiting.CompareAndSwap(true, false) {
+			g := p.gen.Load()
+			p.waiting.Store(g)
+			if p.pending.Load() == 0 && p.waiting.CompareAndSwap(g, 0) {
 				return // the last worker left before it could see waiting
 			}
-			<-p.done
+			<-p.done // the last worker took waiting back to 0 and signals
 			return
 		}
 	}

@@ -240,3 +240,34 @@ func TestMatMulMany(t *testing.T) {
 	}()
 	MatMulMany([]Product{{Type: gguf.TypeQ8_0}, {Type: gguf.TypeQ4_K}}, 256, nil, 0, nil)
 }
+
+// TestPoolLateWorker: a worker delayed just after it counted itself out of one operation
+// (as the OS may delay it) must not wake the caller of the next operation, which sleeps for
+// its workers after spinTime, before that operation is done. The delay is forced through
+// testHookCountedOut; the race detector (the tests run with -race) and the per-operation
+// counts catch a caller that returns early.
+func TestPoolLateWorker(t *testing.T) {
+	testHookCountedOut = func() { time.Sleep(4 * spinTime) }
+	p := NewPool(2)
+	defer func() {
+		p.Close() // the workers have exited: the hook can go
+		testHookCountedOut = nil
+	}()
+	const n = 4
+	for op := range 100 {
+		var hits [n]atomic.Int32
+		p.Run(n, 1, func(lo, hi int) {
+			if lo%2 == 1 {
+				time.Sleep(spinTime / 2)
+			}
+			for i := lo; i < hi; i++ {
+				hits[i].Add(1)
+			}
+		})
+		for i := range hits {
+			if h := hits[i].Load(); h != 1 {
+				t.Fatalf("operation %d: index %d ran %d times by the time Run returned", op, i, h)
+			}
+		}
+	}
+}

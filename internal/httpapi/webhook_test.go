@@ -70,6 +70,24 @@ func webhookJob(model, url, secret string) string {
 
 const hookSecret = "whsec_0123456789abcdef"
 
+// submitWebhookJob submits a chat job for model to the API at url with key token, its webhook
+// pointing at recv, and returns the job's id.
+func submitWebhookJob(t *testing.T, url, token, model string, recv *hookReceiver) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+"/v1/jobs", strings.NewReader(webhookJob(model, recv.srv.URL+"/hook", hookSecret)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("submit: %d %s", resp.StatusCode, body)
+	}
+	return decodeJob(t, string(body)).ID
+}
+
 // TestWebhookRefusesInternalTargets: without an allowed network, a webhook to a loopback,
 // private, link-local, unspecified or multicast address is refused at submission, by address
 // or by a name resolving to one.
@@ -222,18 +240,7 @@ func TestWebhookSurvivesReplicaStop(t *testing.T) {
 
 		submit := func(url, model string, recv *hookReceiver) string {
 			t.Helper()
-			req, _ := http.NewRequest("POST", url+"/v1/jobs", strings.NewReader(webhookJob(model, recv.srv.URL+"/hook", hookSecret)))
-			req.Header.Set("Authorization", "Bearer "+token)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 202 {
-				t.Fatalf("submit: %d %s", resp.StatusCode, body)
-			}
-			return decodeJob(t, string(body)).ID
+			return submitWebhookJob(t, url, token, model, recv)
 		}
 		check := func(recv *hookReceiver, id string) {
 			t.Helper()
@@ -379,18 +386,7 @@ func TestWebhookAfterReplicaDies(t *testing.T) {
 		recv := newHookReceiver(t, hookSecret)
 		recv.setDown(false)
 
-		req, _ := http.NewRequest("POST", a.srv.URL+"/v1/jobs", strings.NewReader(webhookJob("medium", recv.srv.URL+"/hook", hookSecret)))
-		req.Header.Set("Authorization", "Bearer "+e.admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 202 {
-			t.Fatalf("submit: %d %s", resp.StatusCode, body)
-		}
-		id := decodeJob(t, string(body)).ID
+		id := submitWebhookJob(t, a.srv.URL, e.admin, "medium", recv)
 		waitStatus(t, e, id, job.StatusRunning)
 		// Die while the entry is leased to this replica for a good while yet (it claims it
 		// within a poll, and claims it again after every turn of watching).
@@ -484,17 +480,7 @@ func TestWebhookClaimDuringStop(t *testing.T) {
 		recv.setDown(false)
 
 		stalling.armed.Store(true) // from now on a's claims wait
-		req, _ := http.NewRequest("POST", a.srv.URL+"/v1/jobs", strings.NewReader(webhookJob("text", recv.srv.URL+"/hook", hookSecret)))
-		req.Header.Set("Authorization", "Bearer "+e.admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 202 {
-			t.Fatalf("submit: %d %s", resp.StatusCode, body)
-		}
+		submitWebhookJob(t, a.srv.URL, e.admin, "text", recv)
 		select {
 		case <-stalling.stalled: // a has claimed the entry, and waits for the claim's answer
 		case <-time.After(5 * time.Second):

@@ -77,6 +77,27 @@
 	VMOVUPS    acc, (AX) \
 	ADDQ       R10, AX
 
+// ZERO4, ACT4 and STORE4 do four activation rows' worth of the above: the
+// accumulators of four activations (the int sums and scales rotate
+// through Z9-Z14, so that four rows' chains overlap).
+#define ZERO4(a, b, c, d) \
+	VPXORD a, a, a \
+	VPXORD b, b, b \
+	VPXORD c, c, c \
+	VPXORD d, d, d
+
+#define ACT4(t0, t1, t2, t3, a, b, c, d) \
+	ACT(t0, Z9, Z10, a) \
+	ACT(t1, Z11, Z12, b) \
+	ACT(t2, Z13, Z14, c) \
+	ACT(t3, Z9, Z10, d)
+
+#define STORE4(a, b, c, d) \
+	STORE(a) \
+	STORE(b) \
+	STORE(c) \
+	STORE(d)
+
 #define OUTARGS \
 	MOVQ out+48(FP), AX \
 	MOVQ ostride+56(FP), R10
@@ -422,59 +443,32 @@ prep:
 
 TEXT ·gemmQ8_0VNNIx8(SB), NOSPLIT, $0-64
 	GEMMARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
+	ZERO4(Z16, Z17, Z18, Z19)
+	ZERO4(Z20, Z21, Z22, Z23)
 
 x8:
 	WLOAD
-	ACT(0, Z9, Z10, Z16)
-	ACT(1, Z11, Z12, Z17)
-	ACT(2, Z13, Z14, Z18)
-	ACT(3, Z9, Z10, Z19)
-	ACT(4, Z11, Z12, Z20)
-	ACT(5, Z13, Z14, Z21)
-	ACT(6, Z9, Z10, Z22)
-	ACT(7, Z11, Z12, Z23)
+	ACT4(0, 1, 2, 3, Z16, Z17, Z18, Z19)
+	ACT4(4, 5, 6, 7, Z20, Z21, Z22, Z23)
 	NEXTBLOCK
 	JNZ x8
 	OUTARGS
-	STORE(Z16)
-	STORE(Z17)
-	STORE(Z18)
-	STORE(Z19)
-	STORE(Z20)
-	STORE(Z21)
-	STORE(Z22)
-	STORE(Z23)
+	STORE4(Z16, Z17, Z18, Z19)
+	STORE4(Z20, Z21, Z22, Z23)
 	VZEROUPPER
 	RET
 
 TEXT ·gemmQ8_0VNNIx4(SB), NOSPLIT, $0-64
 	GEMMARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
+	ZERO4(Z16, Z17, Z18, Z19)
 
 x4:
 	WLOAD
-	ACT(0, Z9, Z10, Z16)
-	ACT(1, Z11, Z12, Z17)
-	ACT(2, Z13, Z14, Z18)
-	ACT(3, Z9, Z10, Z19)
+	ACT4(0, 1, 2, 3, Z16, Z17, Z18, Z19)
 	NEXTBLOCK
 	JNZ x4
 	OUTARGS
-	STORE(Z16)
-	STORE(Z17)
-	STORE(Z18)
-	STORE(Z19)
+	STORE4(Z16, Z17, Z18, Z19)
 	VZEROUPPER
 	RET
 

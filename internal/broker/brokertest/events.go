@@ -139,9 +139,14 @@ func (s suite) testEventsWait(t *testing.T) {
 
 	// A waiting reader also learns of cancellation: the log ends with a status event.
 	after := evs[0].ID
+	canceled := make(chan error, 1)
 	go func() {
 		time.Sleep(150 * time.Millisecond)
-		if _, err := b.Cancel(context.Background(), j.ID); err != nil {
+		_, err := b.Cancel(context.Background(), j.ID)
+		canceled <- err
+	}()
+	defer func() {
+		if err := <-canceled; err != nil {
 			t.Errorf("cancel: %v", err)
 		}
 	}()

@@ -166,7 +166,8 @@ func pickQuant(repo string, files []sibling, quant string) ([]sibling, error) {
 	return nil, e
 }
 
-// groupShards groups files into models: a shard set (sorted, all of it) or a single file.
+// groupShards groups files into models: a shard set (sorted, all of it) or a single file, in
+// order of name.
 func groupShards(files []sibling) [][]sibling {
 	var sets [][]sibling
 	index := map[string]int{}
@@ -182,9 +183,12 @@ func groupShards(files []sibling) [][]sibling {
 		index[key] = len(sets)
 		sets = append(sets, []sibling{f})
 	}
+	byPath := func(a, b sibling) int { return strings.Compare(a.Path, b.Path) }
 	for _, set := range sets {
-		slices.SortFunc(set, func(a, b sibling) int { return strings.Compare(a.Path, b.Path) })
+		slices.SortFunc(set, byPath)
 	}
+	// Sorted sets, so the lists in error messages do not depend on the hub's listing order.
+	slices.SortFunc(sets, func(a, b []sibling) int { return byPath(a[0], b[0]) })
 	return sets
 }
 

@@ -60,6 +60,10 @@ type poolWorker struct {
 // each counts itself out of an operation: a moment the OS may stretch at any time.
 var testHookCountedOut func()
 
+// testHookPublished, set by tests before they make a pool, runs in the caller between
+// publishing an operation and waking the parked workers: another moment the OS may stretch.
+var testHookPublished func()
+
 // spinTime is how long a worker watches for the next operation before it
 // parks, and the caller for the workers before it yields its thread.
 const spinTime = 50 * time.Microsecond
@@ -136,30 +140,38 @@ func (p *Pool) worker(w *poolWorker) {
 // await returns the number of an operation newer than seen, spinning for
 // spinTime and then parked; false when the pool closes.
 func (p *Pool) await(w *poolWorker, seen uint64) (uint64, bool) {
-	start := time.Now()
-	for i := 1; ; i++ {
+	for {
+		start := time.Now()
+		for i := 1; ; i++ {
+			if g := p.gen.Load(); g != seen {
+				return g, true
+			}
+			if i%256 == 0 && time.Since(start) > spinTime {
+				break
+			}
+		}
+		w.parked.Store(true)
 		if g := p.gen.Load(); g != seen {
+			if w.parked.CompareAndSwap(true, false) {
+				return g, true
+			}
+			// A caller un-parked us first: its token is on the way.
+			if _, ok := <-w.wake; !ok {
+				return 0, false
+			}
 			return g, true
 		}
-		if i%256 == 0 && time.Since(start) > spinTime {
-			break
-		}
-	}
-	w.parked.Store(true)
-	if g := p.gen.Load(); g != seen {
-		if w.parked.CompareAndSwap(true, false) {
-			return g, true
-		}
-		// A caller un-parked us first: its token is on the way.
 		if _, ok := <-w.wake; !ok {
 			return 0, false
 		}
-		return g, true
+		// The caller of the operation we have just run may wake us: one the OS
+		// delayed between publishing it and its wake-ups, long enough for us to
+		// run our part and park. Only a newer operation counts; running this one
+		// again would count us out of it twice.
+		if g := p.gen.Load(); g != seen {
+			return g, true
+		}
 	}
-	if _, ok := <-w.wake; !ok {
-		return 0, false
-	}
-	return p.gen.Load(), true
 }
 
 // work takes chunks of the current operation until none are left. It
@@ -230,6 +242,9 @@ func (p *Pool) runLocked(n, chunk int, t task) {
 	p.next.Store(0)
 	p.pending.Store(int32(len(p.workers)))
 	p.gen.Add(1) // publishes the operation to the spinning workers
+	if testHookPublished != nil {
+		testHookPublished()
+	}
 	for _, w := range p.workers {
 		if w.parked.CompareAndSwap(true, false) {
 			w.wake <- struct{}{}

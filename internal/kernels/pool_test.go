@@ -271,3 +271,48 @@ func TestPoolLateWorker(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolSlowWaker: a caller the OS delays between publishing an operation and waking the
+// parked workers may find a worker that has meanwhile run its part, spun out spinTime and
+// parked for the next operation, and wake it. That worker must go back to sleep, not run the
+// operation twice: counted out twice, it let a CI run's caller return while another worker was
+// still in the operation (a data race), and later wait forever for a count that had gone
+// negative. The delay is forced through testHookPublished; a deadlock fails the test after
+// patience, a caller returning early fails it through the counts and the race detector.
+func TestPoolSlowWaker(t *testing.T) {
+	testHookPublished = func() { time.Sleep(20 * spinTime) }
+	p := NewPool(3)
+	const n, ops = 6, 50
+	done := make(chan string, 1)
+	go func() {
+		for op := range ops {
+			var hits [n]atomic.Int32
+			p.Run(n, 1, func(lo, hi int) {
+				if lo == n-1 {
+					time.Sleep(spinTime) // one worker late, so the others count out first
+				}
+				for i := lo; i < hi; i++ {
+					hits[i].Add(1)
+				}
+			})
+			for i := range hits {
+				if h := hits[i].Load(); h != 1 {
+					done <- fmt.Sprintf("operation %d: index %d ran %d times by the time Run returned", op, i, h)
+					return
+				}
+			}
+		}
+		done <- ""
+	}()
+	select {
+	case msg := <-done:
+		p.Close() // the workers have exited: the hook can go
+		testHookPublished = nil
+		if msg != "" {
+			t.Fatal(msg)
+		}
+	case <-time.After(30 * time.Second):
+		// The pool stays as it is: Close would wait for the stuck Run.
+		t.Fatal("Run did not return: a worker woken for an operation it had run counted itself out twice")
+	}
+}

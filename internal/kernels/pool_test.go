@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -315,4 +316,50 @@ func TestPoolSlowWaker(t *testing.T) {
 		// The pool stays as it is: Close would wait for the stuck Run.
 		t.Fatal("Run did not return: a worker woken for an operation it had run counted itself out twice")
 	}
+}
+
+// TestPoolRandomDelays stretches both moments the hooks expose, and the chunks, by random
+// amounts around spinTime, so that workers meet operations spinning, parked, late and early in
+// every order; each operation must still run every index once before Run returns.
+func TestPoolRandomDelays(t *testing.T) {
+	delay := func() {
+		if rand.IntN(4) == 0 {
+			time.Sleep(time.Duration(rand.Int64N(int64(3 * spinTime))))
+		}
+	}
+	testHookPublished, testHookCountedOut = delay, delay
+	for _, threads := range []int{2, 3, 4} {
+		p := NewPool(threads)
+		const n, ops = 9, 150
+		done := make(chan string, 1)
+		go func() {
+			for op := range ops {
+				var hits [n]atomic.Int32
+				p.Run(n, 1+op%3, func(lo, hi int) {
+					delay()
+					for i := lo; i < hi; i++ {
+						hits[i].Add(1)
+					}
+				})
+				for i := range hits {
+					if h := hits[i].Load(); h != 1 {
+						done <- fmt.Sprintf("%d threads, operation %d: index %d ran %d times by the time Run returned", threads, op, i, h)
+						return
+					}
+				}
+			}
+			done <- ""
+		}()
+		select {
+		case msg := <-done:
+			p.Close()
+			if msg != "" {
+				testHookPublished, testHookCountedOut = nil, nil
+				t.Fatal(msg)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%d threads: Run did not return", threads) // the pool stays: Close would wait for it
+		}
+	}
+	testHookPublished, testHookCountedOut = nil, nil
 }

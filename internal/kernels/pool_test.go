@@ -279,43 +279,18 @@ func TestPoolLateWorker(t *testing.T) {
 // operation twice: counted out twice, it let a CI run's caller return while another worker was
 // still in the operation (a data race), and later wait forever for a count that had gone
 // negative. The delay is forced through testHookPublished; a deadlock fails the test after
-// patience, a caller returning early fails it through the counts and the race detector.
+// a while, a caller returning early fails it through the counts and the race detector.
 func TestPoolSlowWaker(t *testing.T) {
 	testHookPublished = func() { time.Sleep(20 * spinTime) }
 	p := NewPool(3)
-	const n, ops = 6, 50
-	done := make(chan string, 1)
-	go func() {
-		for op := range ops {
-			var hits [n]atomic.Int32
-			p.Run(n, 1, func(lo, hi int) {
-				if lo == n-1 {
-					time.Sleep(spinTime) // one worker late, so the others count out first
-				}
-				for i := lo; i < hi; i++ {
-					hits[i].Add(1)
-				}
-			})
-			for i := range hits {
-				if h := hits[i].Load(); h != 1 {
-					done <- fmt.Sprintf("operation %d: index %d ran %d times by the time Run returned", op, i, h)
-					return
-				}
-			}
+	const n = 6
+	done := runCounted(p, n, 50, func(int) int { return 1 }, func(lo int) {
+		if lo == n-1 {
+			time.Sleep(spinTime) // one worker late, so the others count out first
 		}
-		done <- ""
-	}()
-	select {
-	case msg := <-done:
-		p.Close() // the workers have exited: the hook can go
-		testHookPublished = nil
-		if msg != "" {
-			t.Fatal(msg)
-		}
-	case <-time.After(30 * time.Second):
-		// The pool stays as it is: Close would wait for the stuck Run.
-		t.Fatal("Run did not return: a worker woken for an operation it had run counted itself out twice")
-	}
+	})
+	awaitCounted(t, p, done, "3 threads")
+	testHookPublished = nil
 }
 
 // TestPoolRandomDelays stretches both moments the hooks expose, and the chunks, by random
@@ -330,36 +305,51 @@ func TestPoolRandomDelays(t *testing.T) {
 	testHookPublished, testHookCountedOut = delay, delay
 	for _, threads := range []int{2, 3, 4} {
 		p := NewPool(threads)
-		const n, ops = 9, 150
-		done := make(chan string, 1)
-		go func() {
-			for op := range ops {
-				var hits [n]atomic.Int32
-				p.Run(n, 1+op%3, func(lo, hi int) {
-					delay()
-					for i := lo; i < hi; i++ {
-						hits[i].Add(1)
-					}
-				})
-				for i := range hits {
-					if h := hits[i].Load(); h != 1 {
-						done <- fmt.Sprintf("%d threads, operation %d: index %d ran %d times by the time Run returned", threads, op, i, h)
-						return
-					}
-				}
-			}
-			done <- ""
-		}()
-		select {
-		case msg := <-done:
-			p.Close()
-			if msg != "" {
-				testHookPublished, testHookCountedOut = nil, nil
-				t.Fatal(msg)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("%d threads: Run did not return", threads) // the pool stays: Close would wait for it
-		}
+		done := runCounted(p, 9, 150, func(op int) int { return 1 + op%3 }, func(int) { delay() })
+		awaitCounted(t, p, done, fmt.Sprintf("%d threads", threads))
 	}
 	testHookPublished, testHookCountedOut = nil, nil
+}
+
+// runCounted runs ops operations over n indexes on p from a goroutine of its own, calling
+// stretch(lo) at the start of each chunk, and checks after each Run that every index ran
+// once. It sends what went wrong on the channel, or "" when all went well.
+func runCounted(p *Pool, n, ops int, chunk func(op int) int, stretch func(lo int)) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		for op := range ops {
+			hits := make([]atomic.Int32, n)
+			p.Run(n, chunk(op), func(lo, hi int) {
+				stretch(lo)
+				for i := lo; i < hi; i++ {
+					hits[i].Add(1)
+				}
+			})
+			for i := range hits {
+				if h := hits[i].Load(); h != 1 {
+					done <- fmt.Sprintf("operation %d: index %d ran %d times by the time Run returned", op, i, h)
+					return
+				}
+			}
+		}
+		done <- ""
+	}()
+	return done
+}
+
+// awaitCounted waits for runCounted and closes p, failing the test on what it reports or when
+// a Run does not return (a worker counted out twice leaves its caller waiting forever); then
+// the pool and the hooks stay as they are, since Close would wait for the stuck Run.
+func awaitCounted(t *testing.T, p *Pool, done <-chan string, what string) {
+	t.Helper()
+	select {
+	case msg := <-done:
+		p.Close() // the workers have exited: the caller may reset the hooks
+		if msg != "" {
+			testHookPublished, testHookCountedOut = nil, nil
+			t.Fatalf("%s: %s", what, msg)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("%s: Run did not return: a worker counted itself out of an operation twice", what)
+	}
 }

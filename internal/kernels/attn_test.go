@@ -6,10 +6,11 @@ import (
 	"testing"
 )
 
-// TestDotsTAndWeightedSum checks both attention kernels against float64 sums (within float32
-// rounding of the sum of magnitudes), with and without SIMD, over sizes with and without tails
-// of fewer than 8; and WeightedSum bit for bit against what Axpy row after row gives.
-func TestDotsTAndWeightedSum(t *testing.T) {
+// TestVecMat checks the attention kernel with and without SIMD, over sizes with and without
+// tails of fewer than 8, in both layouts attention gives it (keys transposed: few rows, many
+// columns; values: many rows, a head's width of columns): against float64 sums within float32
+// rounding of the sum of magnitudes, and bit for bit against what Axpy row after row gives.
+func TestVecMat(t *testing.T) {
 	r := rng(5)
 	fill := func(n int) []float32 {
 		x := make([]float32, n)
@@ -21,38 +22,37 @@ func TestDotsTAndWeightedSum(t *testing.T) {
 	for _, simd := range []bool{true, false} {
 		for _, hd := range []int{5, 64, 128} {
 			for _, n := range []int{1, 7, 8, 33, 100} {
-				name := fmt.Sprintf("simd=%v/hd=%d/n=%d", simd, hd, n)
-				stride := n + 3
-				q, kT := fill(hd), fill(hd*stride)
-				p, v := fill(n), fill(n*(hd+2))
-				dots, sums := make([]float32, n), make([]float32, hd)
-				var axpys []float32
-				run := func() {
-					DotsT(dots, q, kT, stride)
-					WeightedSum(sums, p, v, hd+2)
-					axpys = make([]float32, hd)
-					for j := range p {
-						Axpy(p[j], v[j*(hd+2):j*(hd+2)+hd], axpys)
+				for _, shape := range []struct {
+					name          string
+					rows, columns int
+				}{{"keys", hd, n}, {"values", n, hd}} {
+					name := fmt.Sprintf("simd=%v/hd=%d/n=%d/%s", simd, hd, n, shape.name)
+					stride := shape.columns + 3
+					a, m := fill(shape.rows), fill(shape.rows*stride)
+					out, axpys := make([]float32, shape.columns), make([]float32, shape.columns)
+					run := func() {
+						VecMat(out, a, m, stride)
+						for d := range a {
+							Axpy(a[d], m[d*stride:d*stride+len(axpys)], axpys)
+						}
 					}
-				}
-				if simd {
-					run()
-				} else {
-					withGeneric(t, run)
-				}
-				for j := range dots {
-					var want, mag float64
-					for d := range q {
-						want += float64(q[d]) * float64(kT[d*stride+j])
-						mag += math.Abs(float64(q[d]) * float64(kT[d*stride+j]))
+					if simd {
+						run()
+					} else {
+						withGeneric(t, run)
 					}
-					if math.Abs(float64(dots[j])-want) > mag*float64(hd)*6e-8 {
-						t.Fatalf("%s: DotsT[%d] = %v, float64 %v", name, j, dots[j], want)
-					}
-				}
-				for i := range sums {
-					if math.Float32bits(sums[i]) != math.Float32bits(axpys[i]) {
-						t.Fatalf("%s: WeightedSum[%d] = %v, Axpy row by row %v", name, i, sums[i], axpys[i])
+					for j := range out {
+						var want, mag float64
+						for d := range a {
+							want += float64(a[d]) * float64(m[d*stride+j])
+							mag += math.Abs(float64(a[d]) * float64(m[d*stride+j]))
+						}
+						if math.Abs(float64(out[j])-want) > mag*float64(len(a))*6e-8 {
+							t.Fatalf("%s: VecMat[%d] = %v, float64 %v", name, j, out[j], want)
+						}
+						if math.Float32bits(out[j]) != math.Float32bits(axpys[j]) {
+							t.Fatalf("%s: VecMat[%d] = %v, Axpy row by row %v", name, j, out[j], axpys[j])
+						}
 					}
 				}
 			}
@@ -60,9 +60,8 @@ func TestDotsTAndWeightedSum(t *testing.T) {
 	}
 	// Empty inputs clear the output.
 	out := []float32{1, 2}
-	DotsT(out, nil, nil, 2)
-	WeightedSum(out[:1], nil, nil, 1)
+	VecMat(out, nil, nil, 2)
 	if out[0] != 0 || out[1] != 0 {
-		t.Errorf("empty products left %v", out)
+		t.Errorf("an empty product left %v", out)
 	}
 }

@@ -57,7 +57,7 @@ func useSIMD(on bool) bool {
 	active = generic
 	halfOps.mad, halfOps.scale = madF16Generic, scaleF16Generic
 	floatOps.dot, floatOps.axpy, floatOps.swiglu = dotGeneric, axpyGeneric, swigluGeneric
-	floatOps.dotsT, floatOps.weightedSum = dotsTGeneric, weightedSumGeneric
+	floatOps.vecMat = vecMatGeneric
 	simdOn = on && simdAvailable
 	if simdOn {
 		installSIMD(&active)

@@ -174,8 +174,7 @@ func installSIMD(k *kernelTable) {
 	floatOps.dot = dotAVX2
 	floatOps.axpy = axpyAVX2
 	floatOps.swiglu = swigluAVX2Row
-	floatOps.dotsT = dotsTAVX2Row
-	floatOps.weightedSum = weightedSumAVX2Row
+	floatOps.vecMat = vecMatAVX2Row
 	halfOps.mad = madF16AVX2Row
 	halfOps.scale = scaleF16AVX2Row
 }
@@ -265,34 +264,20 @@ func swigluAVX2Row(dst, gate, up []float32) {
 }
 
 //go:noescape
-func dotsTAVX2(out, q, kT *float32, nq, stride, n int)
+func vecMatAVX2(out, a, m *float32, na, stride, n int)
 
-//go:noescape
-func weightedSumAVX2(out, p, v *float32, n, stride, m int)
-
-// dotsTAVX2Row runs dotsTAVX2 over whole groups of 8 columns, the rest in Go.
-func dotsTAVX2Row(out, q, kT []float32, stride int) {
+// vecMatAVX2Row runs vecMatAVX2 over whole groups of 8 outputs, the rest in Go.
+func vecMatAVX2Row(out, a, m []float32, stride int) {
 	n := len(out) &^ 7
 	if n > 0 {
-		dotsTAVX2(&out[0], &q[0], &kT[0], len(q), stride*4, n)
+		vecMatAVX2(&out[0], &a[0], &m[0], len(a), stride*4, n)
 	}
 	if n < len(out) {
-		dotsTGeneric(out[n:], q, kT[n:], stride)
-	}
-}
-
-// weightedSumAVX2Row runs weightedSumAVX2 over whole groups of 8 outputs, the rest in Go.
-func weightedSumAVX2Row(out, p, v []float32, stride int) {
-	m := len(out) &^ 7
-	if m > 0 {
-		weightedSumAVX2(&out[0], &p[0], &v[0], len(p), stride*4, m)
-	}
-	if m < len(out) {
 		// Axpy's own arithmetic (a fused multiply-add per element) for the last few.
-		tail := out[m:]
+		tail := out[n:]
 		clear(tail)
-		for j, w := range p {
-			axpyAVX2(w, v[j*stride+m:j*stride+len(out)], tail)
+		for d, w := range a {
+			axpyAVX2(w, m[d*stride+n:d*stride+len(out)], tail)
 		}
 	}
 }

@@ -33,12 +33,11 @@ func Scale(x []float32, a float32) {
 
 // floatOps holds the float kernels that have SIMD versions.
 var floatOps = struct {
-	dot         func(x, y []float32) float32
-	axpy        func(a float32, x, y []float32)
-	swiglu      func(dst, gate, up []float32)
-	dotsT       func(out, q, kT []float32, stride int)
-	weightedSum func(out, p, v []float32, stride int)
-}{dotGeneric, axpyGeneric, swigluGeneric, dotsTGeneric, weightedSumGeneric}
+	dot    func(x, y []float32) float32
+	axpy   func(a float32, x, y []float32)
+	swiglu func(dst, gate, up []float32)
+	vecMat func(out, a, m []float32, stride int)
+}{dotGeneric, axpyGeneric, swigluGeneric, vecMatGeneric}
 
 func dotGeneric(x, y []float32) float32 {
 	y = y[:len(x)]

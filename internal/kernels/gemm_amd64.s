@@ -109,6 +109,20 @@
 // arithmetic is the tile kernels'. The sums are exact whatever the order of
 // the additions, so both paths give the same bits.
 
+// ROWPTRS, with SI the first row, R8 the bytes of a row and AX the gather
+// offsets, sets R9 = 3·R8, R10 = 5·R8, R11 = 7·R8, DX = row 8, R13 = row 16,
+// Z30 the offsets and Z31 0x80 bytes. It is the common part of GEMVARGS and
+// PACKROWS, so it comes before them.
+#define ROWPTRS \
+	VMOVDQU32 (AX), Z30 \
+	LEAQ (R8)(R8*2), R9 \
+	LEAQ (R8)(R8*4), R10 \
+	LEAQ (R9)(R8*4), R11 \
+	LEAQ (SI)(R8*8), DX \
+	LEAQ (DX)(R8*8), R13 \
+	MOVL $0x80808080, AX \
+	VPBROADCASTD AX, Z31
+
 // GEMVARGS loads (w *byte, wrb, nb int, q, side *byte, out *float32,
 // offs *[16]int32): row pointers as PACKROWS, BX the prepared activation
 // quants (32 bytes a block), R12 their side data (8 bytes a block).
@@ -119,14 +133,7 @@
 	MOVQ q+24(FP), BX \
 	MOVQ side+32(FP), R12 \
 	MOVQ offs+48(FP), AX \
-	VMOVDQU32 (AX), Z30 \
-	LEAQ (R8)(R8*2), R9 \
-	LEAQ (R8)(R8*4), R10 \
-	LEAQ (R9)(R8*4), R11 \
-	LEAQ (SI)(R8*8), DX \
-	LEAQ (DX)(R8*8), R13 \
-	MOVL $0x80808080, AX \
-	VPBROADCASTD AX, Z31 \
+	ROWPTRS \
 	VPXORD Z29, Z29, Z29
 
 // DPPAIR adds the products of the unsigned weight bytes in z (rows i and
@@ -211,14 +218,7 @@
 	MOVQ nb+16(FP), CX \
 	MOVQ dst+24(FP), DI \
 	MOVQ offs+32(FP), AX \
-	VMOVDQU32 (AX), Z30 \
-	LEAQ (R8)(R8*2), R9 \
-	LEAQ (R8)(R8*4), R10 \
-	LEAQ (R9)(R8*4), R11 \
-	LEAQ (SI)(R8*8), DX \
-	LEAQ (DX)(R8*8), R13 \
-	MOVL $0x80808080, AX \
-	VPBROADCASTD AX, Z31
+	ROWPTRS
 
 // PREFETCHQ8 and PREFETCHQ5 fetch the next group's sixteen rows (the 16·wrb
 // bytes after this group's, at R13) a block's share at a time: with rows of

@@ -392,7 +392,7 @@ func (r *Runner) attention(li int, steps []Step, n int) {
 // convertKV returns layer li's keys and values of c's first n positions as float32 in the
 // Runner's buffers: the values position-major like the cache (n rows of kvDim), the keys
 // transposed per KV head (head h's dimension d holds its n positions at keysT[(h·hd+d)·n:]),
-// the layouts kernels.WeightedSum and kernels.DotsT take.
+// the layouts kernels.VecMat takes for the values and the keys.
 func (r *Runner) convertKV(c *KVCache, li, n, hd int) (keysT, vals []float32) {
 	kvd := c.kvDim
 	size := n * kvd
@@ -424,7 +424,7 @@ func attendF32(out, q []float32, hd int, keysT []float32, npos int, vals []float
 	scores := scratch[hd : hd+heads*n] // head g's scores at [g*n, (g+1)*n)
 	for g := range heads {
 		sc := scores[g*n : (g+1)*n]
-		kernels.DotsT(sc, q[g*hd:(g+1)*hd], keysT, npos)
+		kernels.VecMat(sc, q[g*hd:(g+1)*hd], keysT, npos)
 		maxS := float32(math.Inf(-1))
 		for j, s := range sc {
 			s *= scale
@@ -438,7 +438,7 @@ func attendF32(out, q []float32, hd int, keysT []float32, npos int, vals []float
 			sum += e
 		}
 		o := out[g*hd : (g+1)*hd]
-		kernels.WeightedSum(o, sc, vals, kvd)
+		kernels.VecMat(o, sc, vals, kvd)
 		inv := 1 / sum
 		for i := range o {
 			o[i] *= inv
